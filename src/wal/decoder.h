@@ -1,0 +1,128 @@
+// StreamDecoder: finds and decodes PG15 WAL records in a contiguous byte stream
+// fed in arbitrary chunks, across pages and segments, validating page headers,
+// continuation flags, xl_prev links and CRCs like PG's xlogreader, and stopping
+// at the first thing that is not valid WAL (the end of WAL) with a reason, an
+// LSN and PG-like wording (reference §1.2, §1.3, §1.10, §7.3, §7.4, §7.6,
+// §7.11). Memory is bounded: at most one record (<= max_record_bytes) plus the
+// unconsumed input. Pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "wal/format.h"
+#include "wal/lsn.h"
+#include "wal/page.h"
+#include "wal/record.h"
+
+namespace wq::wal {
+
+struct DecoderOptions {
+  std::uint64_t seg_size = kDefaultSegmentSize;
+  std::uint32_t max_record_bytes = 64u << 20;
+  // true: start is a page boundary (usually a segment start) and the first fed
+  // bytes are a page header; a leading continuation is skipped and the first
+  // record that begins after it is returned (XLogFindNextRecord). false: start
+  // is the LSN of a record (mid-page, after the header), e.g. when resuming.
+  // A page-aligned start is always treated as true.
+  bool start_is_page_aligned = false;
+  // If set, the first record's xl_prev must equal it; otherwise only
+  // xl_prev < its own LSN is required (PG's random-access rule).
+  std::optional<Lsn> expected_prev;
+  std::uint64_t expected_sysid = 0;  // 0: not checked (as pg_waldump)
+  std::uint32_t file_tli = 0;        // TLI for segment names in messages; 0: the page's
+};
+
+struct NeedMore {};
+
+enum class EndReason {
+  kZeroPage,          // page header all zeros (preallocated or zeroed space)
+  kBadMagic,          // page magic is not 0xD110
+  kStalePageAddr,     // xlp_pageaddr is not the page's LSN (recycled/stale segment)
+  kBadCrc,
+  kBadLength,         // xl_tot_len < 24 (got 0: the usual end in zeroed space)
+  kBadPrevLink,
+  kBadContrecord,     // missing/wrong XLP_FIRST_IS_CONTRECORD or xlp_rem_len
+  kBadRmgr,
+  kBadHeader,         // page header info bits, long-header fields, TLI going down
+  kRecordTooLarge,    // xl_tot_len > max_record_bytes
+  kMalformedRecord,   // the body does not decode
+  kEndOfInput,        // finish() was called with a record or page incomplete
+};
+const char* end_reason_name(EndReason reason);
+
+struct EndOfWal {
+  EndReason reason;
+  Lsn lsn;              // where the problem is (record start or page)
+  std::string message;  // PG-like, one line
+};
+
+using DecodeStep = std::variant<DecodedRecord, NeedMore, EndOfWal>;
+
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(Lsn start, DecoderOptions options = {});
+
+  // Appends the next bytes of the stream (contiguous with what came before).
+  // Ignored after the end of WAL was found.
+  void feed(std::span<const std::uint8_t> bytes);
+  // Declares that no more bytes will come: an incomplete record or page
+  // becomes EndOfWal{kEndOfInput}.
+  void finish() { finished_ = true; }
+
+  // The next record, NeedMore, or the (sticky) end of WAL.
+  DecodeStep next();
+
+  // End LSN of the last good record (start if none yet).
+  Lsn end_of_valid_wal() const { return valid_end_; }
+  // LSN of the next byte the decoder will consume.
+  Lsn position() const { return pos_; }
+  // Bytes fed but not yet consumed (for tests of the memory bound).
+  std::size_t buffered_input() const { return in_.size() - in_off_; }
+  std::size_t buffered_record() const { return rec_.size(); }
+
+ private:
+  enum class State { kPageHeader, kRecordStart, kRecordBody, kSkip };
+  DecodeStep fail(EndReason reason, Lsn lsn, std::string message);
+  std::size_t available() const { return in_.size() - in_off_; }
+  void consume(std::size_t n);
+  DecodeStep on_page_header();
+  DecodeStep on_record_start();
+  DecodeStep on_record_body();
+  DecodeStep finish_record();
+  std::optional<EndOfWal> check_record_header(const std::uint8_t* hdr);
+
+  DecoderOptions opt_;
+  Lsn pos_;
+  Lsn valid_end_;
+  State state_;
+  bool finished_ = false;
+  std::optional<EndOfWal> end_;
+
+  // Page state.
+  std::uint32_t last_page_tli_ = 0;
+  Lsn last_page_lsn_;
+  std::uint32_t page_header_size_ = 0;
+  bool skipping_contrecord_ = false;  // at a page-aligned start: skip continuation data
+
+  // Record being assembled.
+  Lsn rec_start_;
+  std::uint32_t rec_total_ = 0;
+  bool rec_header_checked_ = false;
+  std::vector<std::uint8_t> rec_;
+  Lsn prev_record_;             // start of the last good record
+  bool have_prev_ = false;      // false: loose xl_prev check (or opt_.expected_prev)
+
+  // Bytes to discard (padding, a switch's tail, a skipped continuation).
+  std::uint64_t skip_ = 0;
+  State after_skip_ = State::kRecordStart;
+
+  std::vector<std::uint8_t> in_;
+  std::size_t in_off_ = 0;
+};
+
+}  // namespace wq::wal
