@@ -104,6 +104,7 @@ class Proposer {
     std::uint64_t epoch = 0;          // connection count; bumps on connect
     Term greeting_term;
     std::optional<VoteResponse> vote;  // granted vote in term_ (durable on the acceptor)
+    std::optional<VoteResponse> info;  // last term_ VoteResponse on this connection (any verdict)
     bool unusable = false;             // corrupt / wrong timeline
     // Streaming state (valid in kStreaming).
     Lsn start_streaming_at;
@@ -112,10 +113,11 @@ class Proposer {
     bool accepted_elected = false;     // sent an AppendResponse in term_ (so accepted PE)
     Lsn acked_flush;                   // highest flush in a term_ AppendResponse
     std::uint32_t ticks_since_send = 0;
+    std::uint32_t wait_ticks = 0;      // ticks waiting for a vote reply or a recovery read
+    Lsn sent_commit;                   // commit_lsn in the last append sent
     std::deque<PendingRead> reads_served;  // reads this peer serves for others, FIFO
   };
 
-  ProposerOutput& out() { return out_; }
   ProposerOutput take_output();
   void send(NodeId to, ProposerMessage msg);
   void supersede(Term seen);
@@ -126,8 +128,12 @@ class Proposer {
   void pump(NodeId id, Peer& peer);
   void pump_all();
   void send_heartbeat(NodeId id, Peer& peer);
+  void flush_commit();
   void update_commit();
   void evict(Lsn upto);
+  Lsn everyone_has() const;
+  std::uint64_t evictable_bytes() const;
+  void cancel_read_of(NodeId target);
   void on_acceptor_greeting(NodeId from, Peer& peer, const AcceptorGreeting& m);
   void on_vote_response(NodeId from, Peer& peer, const VoteResponse& m);
   void on_append_response(NodeId from, Peer& peer, const AppendResponse& m);
@@ -136,7 +142,6 @@ class Proposer {
   void cancel_reads_served_by(Peer& source);
   std::optional<NodeId> choose_read_source(NodeId target, Lsn from) const;
   Lsn source_end(NodeId id, const Peer& peer) const;
-  Lsn truncate_lsn() const;
 
   Config config_;
   std::size_t quorum_;
@@ -146,7 +151,6 @@ class Proposer {
   Lsn term_start_lsn_;
   Lsn timeline_start_lsn_;
   Lsn commit_lsn_;
-  Lsn vote_truncate_lsn_;
   Lsn truncate_lsn_;
   Lsn end_lsn_;
   TermHistory history_;
