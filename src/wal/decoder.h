@@ -87,14 +87,18 @@ class StreamDecoder {
 
  private:
   enum class State { kPageHeader, kRecordStart, kRecordBody, kSkip };
-  DecodeStep fail(EndReason reason, Lsn lsn, std::string message);
+  // Each step either returns a DecodeStep to the caller or nullopt to go on.
+  using Step = std::optional<DecodeStep>;
+  Step fail(EndReason reason, Lsn lsn, std::string message);
+  Step need_more();
   std::size_t available() const { return in_.size() - in_off_; }
+  const std::uint8_t* input() const { return in_.data() + in_off_; }
   void consume(std::size_t n);
-  DecodeStep on_page_header();
-  DecodeStep on_record_start();
-  DecodeStep on_record_body();
-  DecodeStep finish_record();
-  std::optional<EndOfWal> check_record_header(const std::uint8_t* hdr);
+  Step on_page_header();
+  Step on_record_start();
+  Step on_record_body();
+  Step finish_record();
+  Step check_record_header(const std::uint8_t* hdr);
 
   DecoderOptions opt_;
   Lsn pos_;

@@ -58,11 +58,11 @@ class RecordBuilder {
 
  private:
   struct Block {
-    std::uint8_t id;
+    std::uint8_t id = 0;
     RelFileNode rel;
-    std::uint8_t fork;
-    std::uint32_t blk;
-    bool will_init;
+    std::uint8_t fork = 0;
+    std::uint32_t blk = 0;
+    bool will_init = false;
     std::vector<std::uint8_t> data;
     bool has_image = false;
     std::vector<std::uint8_t> image;  // stored bytes
