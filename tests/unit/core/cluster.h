@@ -183,6 +183,9 @@ class Cluster {
 
   std::vector<ProposerOutput> outputs;  // every proposer output, for assertions
 
+  // Queues the messages of an output the test obtained directly (e.g. propose()).
+  void inject(std::size_t p, ProposerOutput out) { handle_output(p, std::move(out)); }
+
   void check_all() {
     for (auto& [id, n] : nodes_) n.acc->check_invariants();
     for (auto& p : proposers_) p->check_invariants();
