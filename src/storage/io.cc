@@ -134,13 +134,17 @@ void fsync_or_die(int fd, const std::string& path) {
 }
 
 void fsync_dir_or_die(const std::string& dir) {
-  auto fd = open_file(dir, O_RDONLY | O_DIRECTORY);
-  if (!fd) fatal_io("open directory for fsync", dir, errno ? errno : EIO);
-  fsync_or_die(fd->get(), dir);
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fatal_io("open directory for fsync", dir, errno);
+  Fd owned(fd);
+  fsync_or_die(owned.get(), dir);
 }
 
 void rename_or_die(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) fatal_io(fmt::format("rename to {}:", to), from, errno);
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    int err = errno;
+    fatal_io("rename", from + " -> " + to, err);
+  }
 }
 
 void unlink_or_die(const std::string& path) {

@@ -131,7 +131,6 @@ base::Result<WalStore::Segment*> WalStore::open_for_write(std::uint64_t segno) {
     // is partial again (a rename, durable at the next directory fsync).
     rename_or_die(segment_path(segno, false), segment_path(segno, true));
     it->second.partial = true;
-    it->second.complete = false;
     dir_dirty_ = true;
   }
   Segment& seg = it->second;
@@ -224,7 +223,6 @@ base::Status WalStore::write(Lsn begin, std::span<const std::uint8_t> bytes) {
                                segment_path(segno, true));
     if (!st) return st;
     (*seg)->dirty = true;
-    if (off + n == options_.seg_size) (*seg)->complete = true;
     pos += n;
     done += n;
   }
@@ -253,8 +251,8 @@ void WalStore::sync() {
   sync_dirty_files();
   std::uint64_t current = segno_of(write_lsn_);
   for (auto& [segno, seg] : segments_) {
-    if (seg.complete && seg.partial) {
-      // Its bytes are durable now, so it may carry the complete name.
+    if (seg.partial && segment_start(segno + 1) <= write_lsn_) {
+      // Complete, and its bytes are durable now, so it may carry the complete name.
       rename_or_die(segment_path(segno, true), segment_path(segno, false));
       seg.partial = false;
       dir_dirty_ = true;
@@ -327,7 +325,6 @@ void WalStore::truncate_existing(Lsn at) {
       it->second.partial = true;
       dir_dirty_ = true;
     }
-    it->second.complete = false;
   }
   if (dir_dirty_) {
     fsync_dir_or_die(dir_);
@@ -393,6 +390,24 @@ base::Result<std::size_t> WalStore::read(Lsn from, std::span<std::uint8_t> out) 
 
 base::Result<RecoveryScan> WalStore::find_end_of_wal(Lsn from, Lsn must_be_valid_upto) {
   std::uint64_t segno = segno_of(from);
+  if (segments_.find(segno) == segments_.end() && wal::is_segment_aligned(from, options_.seg_size) &&
+      segno > 0 && segments_.find(segno - 1) != segments_.end()) {
+    // The WAL ended exactly at a segment boundary and the next segment was never
+    // created: the end is `from` itself.
+    RecoveryScan scan;
+    scan.from = scan.end = scan.stop_lsn = from;
+    scan.stop = RecoveryScan::Stop::kMissingSegment;
+    scan.reason = "no segment after the boundary";
+    if (scan.end < must_be_valid_upto) {
+      return Unexpected{ErrorCode::kCorrupt,
+                        fmt::format("WAL in {} is missing below the commit LSN {}: it ends at {}",
+                                    dir_, must_be_valid_upto, from)};
+    }
+    write_lsn_ = flush_lsn_ = from;
+    ready_ = true;
+    scanned_end_ = from;
+    return scan;
+  }
   if (segments_.find(segno) == segments_.end()) {
     return Unexpected{ErrorCode::kNotFound,
                       fmt::format("cannot scan WAL from {} in {}: segment {} is missing", from,

@@ -146,7 +146,6 @@ class WalStore {
     bool partial = true;     // on-disk name ends in .partial
     Fd fd;                   // open for writing, or invalid
     bool dirty = false;      // written since the last fdatasync
-    bool complete = false;   // every byte written; renamed at the next sync
   };
 
   WalStore(std::string dir, WalStoreOptions options);

@@ -367,6 +367,35 @@ TEST_CASE("wal store: WAL starting mid-segment gets a readable first segment") {
   CHECK(scan->end == wal.end);
 }
 
+TEST_CASE("wal store: WAL ending exactly at a segment boundary (switch record)") {
+  TempDir tmp;
+  wal::WalWriter w(Lsn(kSeg), 1, 7300000000000000001ull, kSeg);
+  w.append(wal::make_commit_record(700, 1));
+  auto sw = w.append_switch();
+  CHECK(sw.end == Lsn(2 * kSeg));
+  auto bytes = w.take_bytes();
+  {
+    auto store = WalStore::open(tmp.path(), opts());
+    REQUIRE(store.has_value());
+    REQUIRE(store->write(Lsn(kSeg), bytes).has_value());
+    CHECK(store->write_lsn() == Lsn(2 * kSeg));
+    store->sync();
+    CHECK(exists(tmp.sub(seg_name(1))));  // complete
+    CHECK_FALSE(exists(tmp.sub(seg_name(2) + ".partial")));
+  }
+  auto store = WalStore::open(tmp.path(), opts());
+  REQUIRE(store.has_value());
+  auto at_boundary = store->find_end_of_wal(Lsn(2 * kSeg), Lsn(2 * kSeg));
+  REQUIRE(at_boundary.has_value());
+  CHECK(at_boundary->end == Lsn(2 * kSeg));
+  auto from_start = store->find_end_of_wal(Lsn(kSeg), Lsn(kSeg));
+  REQUIRE(from_start.has_value());
+  CHECK(from_start->end == Lsn(2 * kSeg));
+  store->cut_torn_tail();
+  CHECK(exists(tmp.sub(seg_name(1))));
+  REQUIRE(store->write(Lsn(2 * kSeg), make_wal(Lsn(2 * kSeg), kSeg, 100).bytes).has_value());
+}
+
 TEST_CASE("wal store: remove_segments_below never removes the segment holding the LSN") {
   TempDir tmp;
   auto store = WalStore::open(tmp.path(), opts());
