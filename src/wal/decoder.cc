@@ -120,7 +120,8 @@ StreamDecoder::Step StreamDecoder::on_page_header() {
   PageCheck check;
   check.seg_size = opt_.seg_size;
   check.expected_sysid = opt_.expected_sysid;
-  check.file_tli = opt_.file_tli;
+  // Name segments after the configured TLI, else the last good page's (PG uses its reader's TLI).
+  check.file_tli = opt_.file_tli != 0 ? opt_.file_tli : last_page_tli_;
   PageFault fault = PageFault::kNone;
   auto hr = decode_page_header(std::span<const std::uint8_t>(input(), need), pos_, check, &fault);
   if (!hr) {
@@ -135,7 +136,7 @@ StreamDecoder::Step StreamDecoder::on_page_header() {
   }
   const PageHeader& h = *hr;
   if (last_page_lsn_.is_valid() && pos_ > last_page_lsn_ && h.tli < last_page_tli_) {
-    std::uint32_t name_tli = opt_.file_tli != 0 ? opt_.file_tli : h.tli;
+    std::uint32_t name_tli = opt_.file_tli != 0 ? opt_.file_tli : last_page_tli_;
     return fail(EndReason::kBadHeader, pos_,
                 fmt::format("out-of-sequence timeline ID {} (after {}) in log segment {}, offset {}",
                             h.tli, last_page_tli_,
