@@ -157,12 +157,14 @@ Status make_dirs(const std::string& path) {
     pos = path.find('/', pos + 1);
     std::string prefix = path.substr(0, pos);
     if (prefix.empty()) continue;
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (::mkdir(prefix.c_str(), 0755) != 0) {
       int err = errno;
+      if (err == EEXIST) continue;
       return Unexpected{is_no_space(err) ? ErrorCode::kNoSpace : ErrorCode::kIo,
                         fmt::format("cannot create directory {}: {}", prefix,
                                     std::strerror(err))};
     }
+    fsync_dir_or_die(parent_dir(prefix));
   }
   return base::Ok{};
 }

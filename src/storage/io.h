@@ -79,7 +79,9 @@ void rename_or_die(const std::string& from, const std::string& to);
 // unlink(2); a missing file is fine, any other failure ends the process.
 void unlink_or_die(const std::string& path);
 
-// mkdir -p; errors are kIo (kNoSpace on ENOSPC).
+// mkdir -p; errors are kIo (kNoSpace on ENOSPC). Every directory it creates is
+// made durable (its parent is fsynced; failure ends the process), so a new
+// timeline directory cannot vanish in a crash after its files were synced.
 Status make_dirs(const std::string& path);
 
 // Creates `path` (must not exist) as a file of `size` zero bytes that are really

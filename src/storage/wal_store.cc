@@ -312,6 +312,7 @@ void WalStore::truncate_existing(Lsn at) {
   zero_range_and_sync(segno, first_zero_end, std::max(hw_off, first_zero_end));
 
   // 4. Later segments are gone (newest first, so a crash leaves a contiguous prefix).
+  read_fd_.reset();
   while (!segments_.empty() && segments_.rbegin()->first > segno) {
     auto last = std::prev(segments_.end());
     unlink_or_die(segment_path(last->first, last->second.partial));
@@ -356,6 +357,15 @@ base::Result<Fd> WalStore::open_for_read(std::uint64_t segno) const {
   return open_file(segment_path(segno, it->second.partial), O_RDONLY);
 }
 
+base::Result<int> WalStore::read_fd(std::uint64_t segno) {
+  if (read_fd_.valid() && read_segno_ == segno) return read_fd_.get();
+  auto fd = open_for_read(segno);
+  if (!fd) return Unexpected{fd.error()};
+  read_fd_ = std::move(*fd);
+  read_segno_ = segno;
+  return read_fd_.get();
+}
+
 base::Result<std::size_t> WalStore::read(Lsn from, std::span<std::uint8_t> out) {
   WQ_ASSERT(ready_, "WalStore::read before find_end_of_wal in {}", dir_);
   if (segments_.empty() || from < first_lsn_) {
@@ -372,10 +382,10 @@ base::Result<std::size_t> WalStore::read(Lsn from, std::span<std::uint8_t> out) 
     std::uint64_t off = offset_in(pos);
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(want - done,
                                                                      options_.seg_size - off));
-    auto fd = open_for_read(segno);
+    auto fd = read_fd(segno);
     if (!fd) return Unexpected{fd.error()};
     auto it = segments_.find(segno);
-    auto got = read_full(fd->get(), off, out.subspan(done, n),
+    auto got = read_full(*fd, off, out.subspan(done, n),
                          segment_path(segno, it->second.partial));
     if (!got) return Unexpected{got.error()};
     if (*got != n) {
@@ -457,7 +467,7 @@ base::Result<RecoveryScan> WalStore::find_end_of_wal(Lsn from, Lsn must_be_valid
     }
     if (stopped) break;
     std::uint64_t s = segno_of(fed);
-    auto fd = open_for_read(s);
+    auto fd = read_fd(s);
     if (!fd) {
       if (fd.error().code != ErrorCode::kNotFound) return Unexpected{fd.error()};
       decoder.finish();  // no next segment: an incomplete record there is the end
@@ -467,7 +477,7 @@ base::Result<RecoveryScan> WalStore::find_end_of_wal(Lsn from, Lsn must_be_valid
     std::uint64_t off = offset_in(fed);
     std::size_t n = static_cast<std::size_t>(
         std::min<std::uint64_t>(kScanChunk, options_.seg_size - off));
-    auto got = read_full(fd->get(), off, {buf.data(), n}, segment_path(s, segments_[s].partial));
+    auto got = read_full(*fd, off, {buf.data(), n}, segment_path(s, segments_[s].partial));
     if (!got) return Unexpected{got.error()};
     if (*got == 0) {
       decoder.finish();
@@ -506,6 +516,7 @@ base::Status WalStore::remove_segments_below(Lsn lsn) {
   // Never the segment holding `lsn`, nor the newest segment (the WAL's end).
   std::uint64_t keep = std::min(segno_of(lsn), segments_.rbegin()->first);
   bool removed = false;
+  read_fd_.reset();
   while (!segments_.empty() && segments_.begin()->first < keep) {
     auto first = segments_.begin();
     unlink_or_die(segment_path(first->first, first->second.partial));

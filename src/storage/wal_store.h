@@ -66,6 +66,8 @@ const char* stop_name(RecoveryScan::Stop stop);
 
 class WalStore {
  public:
+  using Options = WalStoreOptions;
+
   // Opens (creating if needed) `dir`. Existing segments are fsynced once so
   // everything found on disk may be treated as flushed. A store that holds
   // segments needs find_end_of_wal() before write/truncate/read (the end of WAL
@@ -157,6 +159,8 @@ class WalStore {
   base::Result<Segment*> open_for_write(std::uint64_t segno);
   base::Status start_wal_at(Lsn start);
   base::Result<Fd> open_for_read(std::uint64_t segno) const;
+  // The read descriptor of `segno`, cached for sequential readers.
+  base::Result<int> read_fd(std::uint64_t segno);
   void zero_range_and_sync(std::uint64_t segno, std::uint64_t from_off, std::uint64_t to_off);
   void sync_dirty_files();
   void truncate_existing(Lsn at);
@@ -175,6 +179,10 @@ class WalStore {
   // garbage found at open): truncation zeroes up to here, not to the segment end.
   Lsn high_water_;
   std::optional<Lsn> scanned_end_;  // end of WAL from the last find_end_of_wal
+  // One cached read descriptor (renames keep it valid; dropped when segments are
+  // removed or truncated away).
+  std::uint64_t read_segno_ = 0;
+  Fd read_fd_;
 };
 
 }  // namespace wq::storage
