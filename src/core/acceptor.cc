@@ -239,22 +239,28 @@ Actions Acceptor::on_proposer_elected(ConnId conn, const ProposerElected& msg) {
 #endif
 
   Actions out;
+  [[maybe_unused]] bool has_wal = write_lsn_.is_valid() && point <= write_lsn_;
 #if defined(WQ_CANARY_SKIP_COMMON_POINT)
-  // Keeps its divergent tail: write/flush stay where they are.
+  if (has_wal) {
+    // Keeps its divergent tail: write/flush stay where they are.
+  } else
 #elif defined(WQ_CANARY_NO_TRUNCATE)
-  write_lsn_ = point;  // forgets the tail in memory but leaves it on disk
-  flush_lsn_ = point;
-#else
-  // Truncate BEFORE persisting the new history: if we crashed between the two with
-  // the history stored first, the old term's bytes above `point` would be labelled
-  // with the new history, a later vote would report them as this term's WAL, and a
-  // wrong donor could win. Truncation first leaves the old history over a shorter
-  // WAL, which is consistent.
-  out.push_back(TruncateWal{point});
-  ++truncations_;
-  write_lsn_ = point;
-  flush_lsn_ = point;
+  if (has_wal) {
+    write_lsn_ = point;  // forgets the tail in memory but leaves it on disk
+    flush_lsn_ = point;
+  } else
 #endif
+  {
+    // Truncate BEFORE persisting the new history: if we crashed between the two
+    // with the history stored first, the old term's bytes above `point` would be
+    // labelled with the new history, a later vote would report them as this
+    // term's WAL, and a wrong donor could win. Truncation first leaves the old
+    // history over a shorter WAL, which is consistent.
+    out.push_back(TruncateWal{point});
+    ++truncations_;
+    write_lsn_ = point;
+    flush_lsn_ = point;
+  }
   control_.term_history = msg.term_history;
   if (!control_.timeline_start_lsn.is_valid()) {
     control_.timeline_start_lsn = msg.timeline_start_lsn.is_valid()
