@@ -17,7 +17,7 @@ Command line (used by scripts/demo and tests/bench/waldump_vs_pg.sh):
 runs initdb + start + pgbench -i + pgbench + (optionally lz4 + a second run) +
 stop in DIR/pg (DIR must not exist or be empty; the caller removes it) and
 prints shell-friendly lines: WAL_DIR=..., START_LSN=..., END_LSN=...,
-SEG_SIZE=..., PG_BIN=....
+WAL_BYTES=..., SEG_SIZE=..., PG_BIN=... (also to --result FILE if given).
 
 Only the Python standard library is used. Every wait polls a condition with a
 deadline; nothing sleeps to "wait for" something.
@@ -369,6 +369,13 @@ def run_workload(cluster, scale, clients, transactions, lz4, progress):
     log(f"workload done in {time.monotonic() - t0:.1f}s")
 
 
+def _interrupt(signum, frame):
+    # One interrupt is enough: later ones must not cut the server's shutdown short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt()
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description="Throwaway PostgreSQL 15 cluster with a pgbench workload.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -379,29 +386,35 @@ def main(argv):
     w.add_argument("--transactions", type=int, default=500, help="per client")
     w.add_argument("--lz4", action="store_true", help="second run with wal_compression=lz4")
     w.add_argument("--progress", action="store_true", help="show pgbench output and progress")
+    w.add_argument("--result", help="also write the KEY=VALUE result lines to this file")
     a = ap.parse_args(argv)
 
     os.makedirs(a.dir, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chmod(a.dir, 0o755)  # the postgres user must reach DIR/pg
     base = os.path.join(a.dir, "pg")
     os.makedirs(base, exist_ok=False)
     cluster = PgCluster(base_dir=base)
     # Ctrl-C or SIGTERM from the caller: stop the server by PID before exiting.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         cluster.init().start()
         run_workload(cluster, a.scale, a.clients, a.transactions, a.lz4, a.progress)
-    except (HarnessError, KeyboardInterrupt) as e:
-        log(f"error: {e or 'interrupted'}")
         cluster.stop()
+        start, end, _ = find_wal_range(cluster.wal_dir(), cluster.seg_size)
+    except (HarnessError, KeyboardInterrupt, subprocess.TimeoutExpired) as e:
+        log(f"error: {str(e) or 'interrupted'}")
         return 2
     finally:
         cluster.stop()
-    start, end, _ = find_wal_range(cluster.wal_dir(), cluster.seg_size)
-    print(f"WAL_DIR={cluster.wal_dir()}")
-    print(f"START_LSN={format_lsn(start)}")
-    print(f"END_LSN={format_lsn(end)}")
-    print(f"SEG_SIZE={cluster.seg_size}")
-    print(f"PG_BIN={PG_BIN}")
+    lines = [f"WAL_DIR={cluster.wal_dir()}", f"START_LSN={format_lsn(start)}",
+             f"END_LSN={format_lsn(end)}", f"WAL_BYTES={end - start}",
+             f"SEG_SIZE={cluster.seg_size}", f"PG_BIN={PG_BIN}"]
+    print("\n".join(lines), flush=True)
+    if a.result:
+        with open(a.result, "w") as f:
+            f.write("\n".join(lines) + "\n")
     return 0
 
 
