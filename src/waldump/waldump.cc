@@ -27,7 +27,8 @@ PATH is a WAL segment file or a directory. A directory contributes every file
 whose name is a valid 24-hex-digit segment name of the chosen timeline, sorted;
 files ending in ".partial" are read only when named explicitly. The segment size
 is read from the long page header of the first segment, like pg_waldump.
-Segments are read and decoded in 1 MiB chunks; the whole WAL is never loaded.
+Segments are read and decoded in chunks (--read-chunk-kib, default 128 KiB);
+the whole WAL is never loaded.
 
 Records are shown from --start (a record LSN, or a page or segment boundary
 from which the first record is found, skipping continuation data) until
@@ -79,7 +80,7 @@ class Dumper {
 
   int run() {
     if (o_.paths.empty()) return fail("no PATH given (expected segment files or directories)");
-    if (o_.chunk_bytes == 0) return fail("chunk size must be positive");
+    if (o_.chunk_kib == 0) return fail("--read-chunk-kib must be positive");
     std::optional<Lsn> start, end;
     if (!o_.start.empty()) {
       auto r = Lsn::parse(o_.start);
@@ -125,7 +126,7 @@ class Dumper {
     dopt.file_tli = set_.tli;
     wal::StreamDecoder dec(feed_from, dopt);
 
-    std::vector<std::uint8_t> buf(o_.chunk_bytes);
+    std::vector<std::uint8_t> buf(o_.chunk_kib * 1024);
     std::uint64_t segno = wal::segno_of(feed_from, seg_size);
     std::uint64_t seg_pos = wal::segment_offset(feed_from, seg_size);  // bytes of this file fed
     Lsn fed_until = feed_from;
@@ -274,6 +275,11 @@ void add_options(CLI::App& app, Options& o) {
                  "timeline whose segments to read; default: that of the lowest segment name")
       ->type_name("N")
       ->check(CLI::Range(1u, 0xFFFFFFFFu));
+  app.add_option("--read-chunk-kib", o.chunk_kib,
+                 "KiB read from a segment and fed to the decoder at a time")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::Range(8, 65536));
   app.add_option("PATH", o.paths, "segment files and/or directories of segments")
       ->required()
       ->type_name("PATH");

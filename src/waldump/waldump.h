@@ -25,7 +25,9 @@ struct Options {
   bool json = false;
   std::uint32_t timeline = 0;   // 0: the timeline of the lowest segment name
   std::vector<std::string> paths;
-  std::size_t chunk_bytes = 1u << 20;  // bytes read and fed to the decoder at a time
+  // KiB read and fed to the decoder at a time: small enough that the copies
+  // (kernel -> buffer -> decoder) stay in L2 cache (128 beat 1024 by ~12% CPU).
+  std::size_t chunk_kib = 128;
 };
 
 // Registers every option and the help text on app.
