@@ -1,9 +1,11 @@
 // Text, JSON and --stats formatting for walquorum-waldump.
 #include "waldump/describe.h"
 
+#include <iterator>
 #include <span>
 #include <string_view>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include "wal/format.h"
@@ -13,11 +15,6 @@ namespace wq::waldump {
 using wal::DecodedRecord;
 
 namespace {
-
-// The printf "%X/%08X" form pg_waldump uses for record LSNs.
-std::string lsn08(wal::Lsn lsn) {
-  return fmt::format("{:X}/{:08X}", lsn.value() >> 32, lsn.value() & 0xFFFFFFFFu);
-}
 
 const char* fork_name(std::uint8_t fork) {
   switch (fork) {
@@ -69,26 +66,30 @@ std::string_view pick(const std::string_view (&names)[N], std::size_t i) {
   return i < N ? names[i] : std::string_view{};
 }
 
-std::string plus_init(std::string_view name, bool init) {
-  std::string s(name);
-  if (init && !s.empty()) s += "+INIT";
-  return s;
+// rm_identify names with the XLOG_HEAP_INIT_PAGE bit.
+std::string_view plus_init(std::string_view name, bool init) {
+  if (!init) return name;
+  if (name == "INSERT") return "INSERT+INIT";
+  if (name == "UPDATE") return "UPDATE+INIT";
+  if (name == "HOT_UPDATE") return "HOT_UPDATE+INIT";
+  if (name == "MULTI_INSERT") return "MULTI_INSERT+INIT";
+  return name;
 }
 
-std::string identify_known(const DecodedRecord& rec) {
+std::string_view identify_known(const DecodedRecord& rec) {
   std::uint8_t info = rec.rmgr_info();
   std::size_t hi = info >> 4;
   switch (rec.rmid) {
-    case wal::RM_XLOG_ID: return std::string(pick(kXlogNames, hi));
-    case wal::RM_XACT_ID: return std::string(pick(kXactNames, (info & wal::XLOG_XACT_OPMASK) >> 4));
+    case wal::RM_XLOG_ID: return pick(kXlogNames, hi);
+    case wal::RM_XACT_ID: return pick(kXactNames, (info & wal::XLOG_XACT_OPMASK) >> 4);
     case wal::RM_SMGR_ID: return info == 0x10 ? "CREATE" : info == 0x20 ? "TRUNCATE" : "";
     case wal::RM_CLOG_ID:
     case wal::RM_COMMIT_TS_ID: return info == 0x00 ? "ZEROPAGE" : info == 0x10 ? "TRUNCATE" : "";
-    case wal::RM_DBASE_ID: return std::string(pick(kDbaseNames, hi));
+    case wal::RM_DBASE_ID: return pick(kDbaseNames, hi);
     case wal::RM_TBLSPC_ID: return info == 0x00 ? "CREATE" : info == 0x10 ? "DROP" : "";
-    case wal::RM_MULTIXACT_ID: return std::string(pick(kMultiXactNames, hi));
+    case wal::RM_MULTIXACT_ID: return pick(kMultiXactNames, hi);
     case wal::RM_RELMAP_ID: return info == 0x00 ? "UPDATE" : "";
-    case wal::RM_STANDBY_ID: return std::string(pick(kStandbyNames, hi));
+    case wal::RM_STANDBY_ID: return pick(kStandbyNames, hi);
     case wal::RM_HEAP2_ID: return plus_init(pick(kHeap2Names, (info & 0x70) >> 4),
                                             (info & 0x70) == 0x50 && (info & 0x80));
     case wal::RM_HEAP_ID: {
@@ -96,7 +97,7 @@ std::string identify_known(const DecodedRecord& rec) {
       bool can_init = op == 0 || op == 2 || op == 4;  // INSERT, UPDATE, HOT_UPDATE
       return plus_init(pick(kHeapNames, op), can_init && (info & 0x80));
     }
-    case wal::RM_BTREE_ID: return std::string(pick(kBtreeNames, hi));
+    case wal::RM_BTREE_ID: return pick(kBtreeNames, hi);
     case wal::RM_SEQ_ID: return info == 0x00 ? "LOG" : "";
     case wal::RM_REPLORIGIN_ID: return info == 0x00 ? "SET" : info == 0x10 ? "DROP" : "";
     case wal::RM_GENERIC_ID: return "Generic";
@@ -155,50 +156,72 @@ std::string json_escape(std::string_view s) {
 }  // namespace
 
 std::string identify(const DecodedRecord& rec) {
-  std::string id = identify_known(rec);
+  std::string_view id = identify_known(rec);
   if (id.empty()) return fmt::format("UNKNOWN ({:x})", rec.rmgr_info());
-  return id;
+  return std::string(id);
+}
+
+void append_text(const DecodedRecord& rec, fmt::memory_buffer& out) {
+  auto it = std::back_inserter(out);
+  std::string_view id = identify_known(rec);
+  fmt::format_to(it,
+                 FMT_COMPILE("rmgr: {:<11} len (rec/tot): {:>6}/{:>6}, tx: {:>10}, lsn: {:X}/{:08X}, "
+                 "prev {:X}/{:08X}, desc: "),
+                 wal::rmgr_name(rec.rmid), rec.tot_len - rec.fpi_bytes, rec.tot_len, rec.xid,
+                 rec.start_lsn.value() >> 32, rec.start_lsn.value() & 0xFFFFFFFFu,
+                 rec.prev_lsn.value() >> 32, rec.prev_lsn.value() & 0xFFFFFFFFu);
+  if (id.empty()) {
+    fmt::format_to(it, FMT_COMPILE("UNKNOWN ({:x}) "), rec.rmgr_info());
+  } else {
+    out.append(id);
+    out.push_back(' ');
+  }
+  if (rec.rmid == wal::RM_XLOG_ID) out.append(std::string_view(details(rec)));
+  for (const wal::BlockRef& b : rec.blocks) {
+    if (b.fork != wal::MAIN_FORKNUM) {
+      fmt::format_to(it, FMT_COMPILE(", blkref #{}: rel {}/{}/{} fork {} blk {}"), b.id, b.spc, b.db, b.rel,
+                     fork_text(b.fork), b.blk);
+    } else {
+      fmt::format_to(it, FMT_COMPILE(", blkref #{}: rel {}/{}/{} blk {}"), b.id, b.spc, b.db, b.rel, b.blk);
+    }
+    if (b.has_image) out.append(std::string_view(b.apply_image ? " FPW" : " FPW for WAL verification"));
+  }
 }
 
 std::string format_text(const DecodedRecord& rec) {
-  std::string out = fmt::format(
-      "rmgr: {:<11} len (rec/tot): {:>6}/{:>6}, tx: {:>10}, lsn: {}, prev {}, desc: {} {}",
-      wal::rmgr_name(rec.rmid), rec.tot_len - rec.fpi_bytes, rec.tot_len, rec.xid,
-      lsn08(rec.start_lsn), lsn08(rec.prev_lsn), identify(rec), details(rec));
-  for (const wal::BlockRef& b : rec.blocks) {
-    if (b.fork != wal::MAIN_FORKNUM) {
-      out += fmt::format(", blkref #{}: rel {}/{}/{} fork {} blk {}", b.id, b.spc, b.db, b.rel,
-                         fork_text(b.fork), b.blk);
-    } else {
-      out += fmt::format(", blkref #{}: rel {}/{}/{} blk {}", b.id, b.spc, b.db, b.rel, b.blk);
-    }
-    if (b.has_image) out += b.apply_image ? " FPW" : " FPW for WAL verification";
-  }
-  return out;
+  fmt::memory_buffer out;
+  append_text(rec, out);
+  return fmt::to_string(out);
 }
 
 std::string format_json(const DecodedRecord& rec) {
-  std::string out = fmt::format(
-      "{{\"start_lsn\":\"{}\",\"end_lsn\":\"{}\",\"prev_lsn\":\"{}\",\"rmgr\":\"{}\",\"rmid\":{},"
+  fmt::memory_buffer out;
+  append_json(rec, out);
+  return fmt::to_string(out);
+}
+
+void append_json(const DecodedRecord& rec, fmt::memory_buffer& out) {
+  auto it = std::back_inserter(out);
+  fmt::format_to(it, 
+      FMT_COMPILE("{{\"start_lsn\":\"{}\",\"end_lsn\":\"{}\",\"prev_lsn\":\"{}\",\"rmgr\":\"{}\",\"rmid\":{},"
       "\"info\":{},\"type\":\"{}\",\"xid\":{},\"total_len\":{},\"rec_len\":{},\"fpi_len\":{},"
-      "\"main_data_len\":{},\"blocks\":[",
+      "\"main_data_len\":{},\"blocks\":["),
       rec.start_lsn, rec.end_lsn, rec.prev_lsn, json_escape(wal::rmgr_name(rec.rmid)), rec.rmid,
       rec.info, json_escape(identify(rec)), rec.xid, rec.tot_len, rec.tot_len - rec.fpi_bytes,
       rec.fpi_bytes, rec.main_data_len);
   bool first = true;
   for (const wal::BlockRef& b : rec.blocks) {
-    if (!first) out += ',';
+    if (!first) out.push_back(',');
     first = false;
-    out += fmt::format(
-        "{{\"id\":{},\"spc\":{},\"db\":{},\"rel\":{},\"fork\":{},\"blk\":{},\"has_image\":{},"
+    fmt::format_to(it,
+        FMT_COMPILE("{{\"id\":{},\"spc\":{},\"db\":{},\"rel\":{},\"fork\":{},\"blk\":{},\"has_image\":{},"
         "\"apply_image\":{},\"hole_offset\":{},\"hole_length\":{},\"compression\":\"{}\","
-        "\"image_len\":{},\"has_data\":{},\"data_len\":{},\"will_init\":{}}}",
+        "\"image_len\":{},\"has_data\":{},\"data_len\":{},\"will_init\":{}}}"),
         b.id, b.spc, b.db, b.rel, b.fork, b.blk, b.has_image, b.apply_image, b.hole_offset,
         b.hole_length, compression_name(b.compression), b.image_length, b.has_data,
         b.data_length, b.will_init);
   }
-  out += "]}";
-  return out;
+  out.append(std::string_view("]}"));
 }
 
 void Stats::add(const DecodedRecord& rec) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "wal/lsn.h"
 #include "wal/record.h"
 
@@ -19,10 +21,13 @@ std::string identify(const wal::DecodedRecord& rec);
 // "rmgr: Heap        len (rec/tot):     54/   150, tx: ..., desc: INSERT ..., blkref #0: ..."
 // (no trailing newline). The desc part is shorter than PostgreSQL's.
 std::string format_text(const wal::DecodedRecord& rec);
+// The same, appended to out (no allocation per record once out has grown).
+void append_text(const wal::DecodedRecord& rec, fmt::memory_buffer& out);
 
 // One JSON object (no trailing newline) with start_lsn, end_lsn, prev_lsn,
 // rmgr, rmid, info, xid, total_len, rec_len, fpi_len, main_data_len and blocks.
 std::string format_json(const wal::DecodedRecord& rec);
+void append_json(const wal::DecodedRecord& rec, fmt::memory_buffer& out);
 
 // Counters of --stats, per resource manager id.
 struct RmgrStats {

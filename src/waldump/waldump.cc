@@ -53,10 +53,7 @@ Exit status:
      ends before --end.
 )";
 
-struct Verdict {
-  bool ok;
-  std::string line;
-};
+constexpr std::size_t kOutputFlushBytes = 64 * 1024;
 
 enum class InputEnd { kNone, kNoMoreFiles, kShortFile, kPastEnd };
 
@@ -109,7 +106,14 @@ class Dumper {
   }
 
  private:
+  // Writes the buffered record lines (before any final stderr line).
+  void flush_output() {
+    std::fwrite(pending_.data(), 1, pending_.size(), out_);
+    pending_.clear();
+  }
+
   int fail(const std::string& msg) {
+    flush_output();
     std::fprintf(err_, "walquorum-waldump: error: %s\n", msg.c_str());
     return kExitError;
   }
@@ -140,22 +144,33 @@ class Dumper {
     std::optional<Lsn> first_shown;
     Lsn last_end = start;
     std::uint64_t shown = 0;
-    std::string line;
 
     for (;;) {
       wal::DecodeStep step = dec.next();
       if (auto* rec = std::get_if<wal::DecodedRecord>(&step)) {
         if (rec->start_lsn < start) continue;
         if (end && rec->end_lsn > *end) return finish_covered(stats, first_shown, last_end, shown, *end);
-        if (!first_shown) first_shown = rec->start_lsn;
+        if (!first_shown) {
+          first_shown = rec->start_lsn;
+          if (rec->start_lsn != start) {
+            std::fprintf(err_, "walquorum-waldump: first record is after %s, at %s, skipping over %llu bytes\n",
+                         start.to_string().c_str(), rec->start_lsn.to_string().c_str(),
+                         static_cast<unsigned long long>(rec->start_lsn - start));
+          }
+        }
         last_end = rec->end_lsn;
         ++shown;
         if (o_.stats) {
           stats.add(*rec);
         } else {
-          line = o_.json ? format_json(*rec) : format_text(*rec);
-          line += '\n';
-          std::fwrite(line.data(), 1, line.size(), out_);
+          // Lines collect in one buffer, written in large pieces.
+          if (o_.json) {
+            append_json(*rec, pending_);
+          } else {
+            append_text(*rec, pending_);
+          }
+          pending_.push_back('\n');
+          if (pending_.size() >= kOutputFlushBytes) flush_output();
         }
         if (end && rec->end_lsn >= *end) {
           return finish_covered(stats, first_shown, last_end, shown, *end);
@@ -249,6 +264,7 @@ class Dumper {
   }
 
   void print_stats(const Stats& stats, std::optional<Lsn> first, Lsn last_end) {
+    flush_output();
     if (!o_.stats) return;
     std::string table = stats.format(first.value_or(last_end), last_end);
     std::fwrite(table.data(), 1, table.size(), out_);
@@ -258,6 +274,7 @@ class Dumper {
   std::FILE* out_;
   std::FILE* err_;
   SegmentSet set_;
+  fmt::memory_buffer pending_;  // record lines not yet written
 };
 
 }  // namespace

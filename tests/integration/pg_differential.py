@@ -220,6 +220,20 @@ def main(argv):
                         f"expected exit 0 and 'end of WAL at {e}'")
         print(f"without --end: exit 0, {last}")
 
+        # 4. Starting at segment boundaries (usually inside a continued record):
+        # both tools must find the same first record and the same records after it.
+        for segno in sorted(segments)[1:]:
+            seg_start = format_lsn(segno * seg_size)
+            pgs, _ = run([pg_tool("pg_waldump"), "-p", wal_dir, "-s", seg_start, "-e", e])
+            ous, _ = run([waldump, "--start", seg_start, "--end", e, wal_dir])
+            pg_lsns = [m.group("lsn") for m in map(pgharness.RECORD_RE.match, pgs.stdout.splitlines()) if m]
+            our_lsns = [m.group("lsn") for m in map(pgharness.RECORD_RE.match, ous.stdout.splitlines()) if m]
+            if pgs.returncode != 0 or ous.returncode != 0 or pg_lsns != our_lsns or not pg_lsns:
+                return fail(f"from segment start {seg_start}: exit {pgs.returncode}/{ous.returncode}, "
+                            f"{len(pg_lsns)}/{len(our_lsns)} records, first {pg_lsns[:1]}/{our_lsns[:1]}")
+        print(f"starting at each of {len(segments) - 1} segment boundaries: same first record and "
+              f"same records as pg_waldump")
+
         if len(pg_records) < MIN_RECORDS:
             return fail(f"only {len(pg_records)} records compared, need {MIN_RECORDS}")
         if len(segments) < MIN_SEGMENTS:
