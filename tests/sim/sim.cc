@@ -1355,7 +1355,9 @@ struct Sim::Impl {
     start_proposer({});
     if (total_fault_rate() > 0) at(exp_ms(total_fault_rate()), Ev::kFault);
     if (mix.learner_per_s > 0) at(exp_ms(mix.learner_per_s), Ev::kLearn);
-    at(cfg.fault_ms, Ev::kHeal);
+    // Swarm seeds also draw how long the fault phase lasts (up to cfg.fault_ms).
+    std::uint64_t fault_ms = cfg.mix ? cfg.fault_ms : prng.range(cfg.fault_ms / 4, cfg.fault_ms);
+    at(fault_ms, Ev::kHeal);
     for (std::uint64_t guard = 0; guard < cfg.steps_max; ++guard) {
       if (!step()) break;
       if (liveness_phase) {

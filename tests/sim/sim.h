@@ -56,7 +56,7 @@ struct SimConfig {
   std::uint64_t seed = 1;
   int acceptors = 3;
   bool trace = false;            // print every event as it happens
-  std::uint64_t fault_ms = 20'000;     // virtual time with faults
+  std::uint64_t fault_ms = 60'000;     // virtual time with faults (swarm: drawn in [1/4, 1] of it)
   std::uint64_t liveness_ms = 30'000;  // budget after healing (S20)
   std::uint64_t wal_bytes_max = 256 * 1024;  // workload stops proposing after this much
   std::uint64_t steps_max = 2'000'000;
