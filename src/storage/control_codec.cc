@@ -1,10 +1,11 @@
 // ControlState encoding. See control_codec.h.
 #include "storage/control_codec.h"
 
-#include <array>
 #include <cstring>
 
 #include <fmt/format.h>
+
+#include "wal/crc32c.h"
 
 namespace wq::storage {
 
@@ -16,16 +17,6 @@ using base::Unexpected;
 constexpr std::size_t kHeaderBytes = 12;  // magic, version, payload_len
 constexpr std::size_t kCrcBytes = 4;
 
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> t{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-constexpr auto kCrcTable = make_crc_table();
 
 class Writer {
  public:
@@ -87,9 +78,7 @@ class Reader {
 }  // namespace
 
 std::uint32_t crc32c(std::span<const std::uint8_t> bytes) {
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (std::uint8_t b : bytes) c = kCrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
+  return wal::crc32c(bytes.data(), bytes.size());
 }
 
 std::vector<std::uint8_t> encode_control(const core::ControlState& s) {

@@ -33,7 +33,7 @@ std::vector<std::uint8_t> encode_control(const core::ControlState& state);
 base::Result<core::ControlState> decode_control(std::span<const std::uint8_t> bytes,
                                                 std::string_view what);
 
-// CRC-32C (Castagnoli), initial value and final XOR 0xFFFFFFFF.
+// CRC-32C (Castagnoli) with initial value and final XOR 0xFFFFFFFF (wal::crc32c).
 std::uint32_t crc32c(std::span<const std::uint8_t> bytes);
 
 }  // namespace wq::storage

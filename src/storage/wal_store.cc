@@ -304,6 +304,7 @@ void WalStore::truncate_existing(Lsn at) {
       std::min<std::uint64_t>(round_down(next_slot, wal::kBlockSize) + wal::kBlockSize,
                               options_.seg_size);
   zero_range_and_sync(segno, off, first_zero_end);
+  if (options_.test_exit_after_first_truncate_step) ::_exit(0);
 
   // 3. The rest of the segment, up to the highest byte that may be non-zero.
   std::uint64_t seg_end_lsn = segment_start(segno + 1).value();

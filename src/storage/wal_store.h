@@ -48,6 +48,9 @@ struct WalStoreOptions {
   // Create next.prealloc as soon as a new segment is entered (true), so that
   // crossing into the next segment is a rename instead of a 16 MiB write.
   bool preallocate_ahead = true;
+  // Tests only: truncate() ends the process (_exit(0)) right after its first,
+  // crash-safety step, to check what a crash in the middle leaves behind.
+  bool test_exit_after_first_truncate_step = false;
 };
 
 // Result of the restart scan (find_end_of_wal).

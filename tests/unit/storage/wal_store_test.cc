@@ -3,6 +3,7 @@
 // torn tails and corruption below the commit LSN, the synthesized first segment,
 // WAL removal. 1 MiB segments keep it fast.
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +38,8 @@ std::vector<std::uint8_t> pattern(std::size_t n, std::uint8_t seed) {
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(i * 31 + seed + (i >> 13));
   return v;
 }
+
+Lsn segment_start_of(Lsn lsn) { return Lsn(lsn.value() - lsn.value() % kSeg); }
 
 std::string seg_name(std::uint64_t segno) { return wal::segment_file_name(1, segno, kSeg); }
 
@@ -186,6 +189,49 @@ TEST_CASE("wal store: truncate at a page end zeroes the next page's header first
   auto file = read_file_bytes(tmp.sub(seg_name(1) + ".partial"));
   CHECK(std::equal(file.begin(), file.begin() + 2 * 8192, bytes.begin()));
   CHECK(all_zero(file, 2 * 8192, kSeg));
+}
+
+TEST_CASE("wal store: a crash in the middle of truncate leaves no WAL after the cut") {
+  // The bytes after the cut are the old WAL's next records: they chain to the
+  // record ending at the cut, so if any of them survived, the restart scan would
+  // bring them back. truncate() zeroes (and syncs) the page after the cut first.
+  TempDir tmp;
+  auto wal = make_wal(Lsn(kSeg), kSeg, 2 * kSeg + 100000);
+  Lsn cut = wal.record_ends[wal.record_ends.size() / 4];
+  REQUIRE(segment_start_of(cut) == Lsn(kSeg));
+  {
+    auto store = WalStore::open(tmp.path(), opts());
+    REQUIRE(store.has_value());
+    REQUIRE(store->write(wal.start, wal.bytes).has_value());
+    store->sync();
+  }
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    WalStoreOptions o = opts();
+    o.test_exit_after_first_truncate_step = true;
+    auto store = WalStore::open(tmp.path(), o);
+    if (!store) ::_exit(2);
+    if (!store->find_end_of_wal(wal.start, wal.start)) ::_exit(3);
+    (void)store->truncate(cut);  // exits inside
+    ::_exit(4);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK(exists(tmp.sub(seg_name(3) + ".partial")));  // the crash came before the deletions
+
+  auto store = WalStore::open(tmp.path(), opts());
+  REQUIRE(store.has_value());
+  auto scan = store->find_end_of_wal(wal.start, wal.start);
+  REQUIRE(scan.has_value());
+  CHECK(scan->end == cut);
+  store->cut_torn_tail();
+  CHECK_FALSE(exists(tmp.sub(seg_name(3) + ".partial")));
+  CHECK_FALSE(exists(tmp.sub(seg_name(2))));
+  auto file = read_file_bytes(tmp.sub(seg_name(1) + ".partial"));
+  CHECK(all_zero(file, cut.value() - kSeg, kSeg));
 }
 
 TEST_CASE("wal store: restart finds the end of valid WAL (zero tail)") {
