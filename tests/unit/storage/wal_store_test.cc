@@ -413,6 +413,24 @@ TEST_CASE("wal store: WAL starting mid-segment gets a readable first segment") {
   CHECK(scan->end == wal.end);
 }
 
+TEST_CASE("wal store: WAL starting at a page boundary inside a segment") {
+  TempDir tmp;
+  Lsn start(kSeg + 4 * 8192);
+  auto wal = make_wal(start, kSeg, 30000);
+  {
+    auto store = WalStore::open(tmp.path(), opts());
+    REQUIRE(store.has_value());
+    REQUIRE(store->write(start, wal.bytes).has_value());  // first write starts the WAL
+    store->sync();
+  }
+  auto store = WalStore::open(tmp.path(), opts());
+  REQUIRE(store.has_value());
+  auto scan = store->find_end_of_wal(Lsn(kSeg), wal.end);
+  REQUIRE(scan.has_value());
+  CHECK(scan->end == wal.end);
+  CHECK(scan->records == wal.record_ends.size());
+}
+
 TEST_CASE("wal store: WAL ending exactly at a segment boundary (switch record)") {
   TempDir tmp;
   wal::WalWriter w(Lsn(kSeg), 1, 7300000000000000001ull, kSeg);

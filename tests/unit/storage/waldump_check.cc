@@ -53,50 +53,55 @@ int main(int argc, char** argv) {
     return 77;
   }
   constexpr std::uint64_t kSeg = 1 << 20;
-  wq::storage::testing::TempDir tmp;
-  wq::storage::WalStoreOptions opts;
-  opts.seg_size = kSeg;
-  opts.system_id = 7300000000000000001ull;
-  Lsn start(kSeg + 5 * 8192 + 24 + 64);
-  // Enough WAL to complete segment 1 (pg_waldump never reads .partial files).
-  auto wal = wq::storage::testing::make_wal(start, kSeg, kSeg + 4096);
-  {
-    auto store = wq::storage::WalStore::open(tmp.path(), opts);
-    if (!store) {
-      fmt::print("FAIL: open: {}\n", store.error().message);
-      return 1;
-    }
-    if (auto st = store->truncate(start); !st) {
-      fmt::print("FAIL: truncate: {}\n", st.error().message);
-      return 1;
-    }
-    if (auto st = store->write(start, wal.bytes); !st) {
-      fmt::print("FAIL: write: {}\n", st.error().message);
-      return 1;
-    }
-    store->sync();
-  }
-  // Records that end inside segment 1.
-  std::size_t expected = 0;
-  Lsn last_end;
-  for (Lsn e : wal.record_ends) {
-    if (e.value() > 2 * kSeg) break;
-    ++expected;
-    last_end = e;
-  }
   int failures = 0;
-  for (Lsn from : {start, Lsn(kSeg)}) {
-    std::string cmd = fmt::format("{} -p {} -s {} -e {}", waldump, tmp.path(), from, last_end);
-    Run r = run(cmd);
-    std::size_t records = count_lines_with(r.output, "rmgr: ");
-    bool ok = r.exit_code == 0 && records == expected &&
-              r.output.find(fmt::format("lsn: {:X}/{:08X}", start.value() >> 32,
-                                        start.value() & 0xFFFFFFFF)) != std::string::npos;
-    fmt::print("{}: {} (exit {}, {} of {} records)\n", ok ? "PASS" : "FAIL", cmd, r.exit_code,
-               records, expected);
-    if (!ok) {
-      fmt::print("{}\n", r.output.substr(0, 2000));
-      ++failures;
+  // A start inside a page (after some record we do not have) and a start at a
+  // page boundary inside the segment.
+  for (Lsn start : {Lsn(kSeg + 5 * 8192 + 24 + 64), Lsn(kSeg + 2 * 8192)}) {
+    wq::storage::testing::TempDir tmp;
+    wq::storage::WalStoreOptions opts;
+    opts.seg_size = kSeg;
+    opts.system_id = 7300000000000000001ull;
+    // Enough WAL to complete segment 1 (pg_waldump never reads .partial files).
+    auto wal = wq::storage::testing::make_wal(start, kSeg, kSeg + 4096);
+    {
+      auto store = wq::storage::WalStore::open(tmp.path(), opts);
+      if (!store) {
+        fmt::print("FAIL: open: {}\n", store.error().message);
+        return 1;
+      }
+      if (auto st = store->truncate(start); !st) {
+        fmt::print("FAIL: truncate: {}\n", st.error().message);
+        return 1;
+      }
+      if (auto st = store->write(start, wal.bytes); !st) {
+        fmt::print("FAIL: write: {}\n", st.error().message);
+        return 1;
+      }
+      store->sync();
+    }
+    // Records that end inside segment 1.
+    std::size_t expected = 0;
+    Lsn last_end;
+    for (Lsn e : wal.record_ends) {
+      if (e.value() > 2 * kSeg) break;
+      ++expected;
+      last_end = e;
+    }
+    Lsn first_record = wal.record_starts.front();
+    for (Lsn from : {first_record, Lsn(kSeg)}) {
+      std::string cmd = fmt::format("{} -p {} -s {} -e {}", waldump, tmp.path(), from, last_end);
+      Run r = run(cmd);
+      std::size_t records = count_lines_with(r.output, "rmgr: ");
+      bool ok = r.exit_code == 0 && records == expected &&
+                r.output.find(fmt::format("lsn: {:X}/{:08X}", first_record.value() >> 32,
+                                          first_record.value() & 0xFFFFFFFF)) !=
+                    std::string::npos;
+      fmt::print("{}: {} (exit {}, {} of {} records)\n", ok ? "PASS" : "FAIL", cmd, r.exit_code,
+                 records, expected);
+      if (!ok) {
+        fmt::print("{}\n", r.output.substr(0, 2000));
+        ++failures;
+      }
     }
   }
   return failures == 0 ? 0 : 1;
