@@ -3,7 +3,9 @@
 // restore / generic-delta apply on whatever decodes. Input layout: byte 0
 // selects the start (segment start or the last page of a segment, so two
 // pages cross a segment boundary), byte 1 seeds the chunk sizes, the rest is
-// WAL starting there. Nothing may crash, assert, leak or read out of bounds.
+// WAL starting there; with bit 4 of byte 0 the start is the page address the
+// input's own first page header claims (so real PostgreSQL pages can seed the
+// corpus). Nothing may crash, assert, leak or read out of bounds.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -47,12 +49,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::span<const std::uint8_t> wal(data + 2, size - 2);
 
   Lsn start = (mode & 1) ? Lsn(2 * kSeg - kBlockSize) : Lsn(kSeg);
+  if ((mode & 16) && wal.size() >= 16) {
+    std::uint64_t claimed = load_u64(wal.data() + 8);
+    claimed -= claimed % kBlockSize;
+    if (claimed != 0 && claimed < (1ull << 62)) start = Lsn(claimed);
+  }
   DecoderOptions opt;
   opt.seg_size = kSeg;
   opt.max_record_bytes = (mode & 2) ? 4096 : (1u << 20);
   opt.start_is_page_aligned = true;
   if (mode & 4) opt.expected_prev = Lsn(0);
-  if (mode & 8) {
+  if ((mode & 8) && !(mode & 16)) {
     // Resume mid-page at the page's first record slot instead; the input starts there.
     start = (mode & 1) ? Lsn(2 * kSeg - kBlockSize + kShortPageHeaderSize)
                        : Lsn(kSeg + kLongPageHeaderSize);
