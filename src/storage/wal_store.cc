@@ -104,6 +104,7 @@ base::Result<WalStore> WalStore::open(const std::string& dir, WalStoreOptions op
     std::uint64_t first = store.segments_.begin()->first;
     std::uint64_t last = store.segments_.rbegin()->first;
     store.first_lsn_ = store.segment_start(first);
+    store.wal_start_ = store.find_first_record(first);
     store.high_water_ = store.segment_start(last + 1);  // unknown bytes up to the last segment's end
   }
   return store;
@@ -156,7 +157,8 @@ base::Status WalStore::start_wal_at(Lsn start) {
   std::uint64_t segno = segno_of(start);
   auto seg = open_for_write(segno);
   if (!seg) return Unexpected{seg.error()};
-  first_lsn_ = start;
+  first_lsn_ = segment_start(segno);
+  wal_start_ = start;
   write_lsn_ = flush_lsn_ = high_water_ = start;
   ready_ = true;
   Lsn seg_start = segment_start(segno);
@@ -286,8 +288,8 @@ void WalStore::zero_range_and_sync(std::uint64_t segno, std::uint64_t from_off,
 }
 
 void WalStore::truncate_existing(Lsn at) {
-  WQ_ASSERT(at >= first_lsn_ && at <= std::max(write_lsn_, high_water_),
-            "truncate at {} outside [{}, {}] in {}", at, first_lsn_, write_lsn_, dir_);
+  WQ_ASSERT(at >= wal_start_ && at <= write_lsn_, "truncate at {} outside [{}, {}] in {}", at,
+            wal_start_, write_lsn_, dir_);
   // 1. In-memory end first: nothing above `at` is WAL any more.
   write_lsn_ = flush_lsn_ = at;
   // Bytes below `at` that were written but not synced become durable too, so
@@ -343,8 +345,49 @@ base::Status WalStore::truncate(Lsn at) {
     sync();  // the synthesized headers and the new file name are durable on return
     return base::Ok{};
   }
+  if (at < wal_start_) {
+    // Nothing this store holds lies below `at` as WAL: start over there.
+    remove_all_segments();
+    if (auto st = start_wal_at(at); !st) return st;
+    sync();
+    return base::Ok{};
+  }
   truncate_existing(at);
   return base::Ok{};
+}
+
+void WalStore::remove_all_segments() {
+  read_fd_.reset();
+  while (!segments_.empty()) {
+    auto last = std::prev(segments_.end());
+    unlink_or_die(segment_path(last->first, last->second.partial));
+    segments_.erase(last);
+  }
+  // Durable before new files appear, so a crash cannot bring old WAL back.
+  fsync_dir_or_die(dir_);
+  dir_dirty_ = false;
+  write_lsn_ = flush_lsn_ = high_water_ = first_lsn_ = wal_start_ = Lsn();
+}
+
+Lsn WalStore::find_first_record(std::uint64_t segno) {
+  // XLogFindNextRecord's walk: skip each page header and the continuation it
+  // announces until a page where a record can start.
+  Lsn seg_start = segment_start(segno);
+  auto fd = open_for_read(segno);
+  if (!fd) return seg_start;
+  std::array<std::uint8_t, wal::kLongPageHeaderSize> buf{};
+  for (Lsn page = seg_start; page < segment_start(segno + 1); page += wal::kBlockSize) {
+    auto got = read_full(fd->get(), page - seg_start, buf,
+                         segment_path(segno, segments_.at(segno).partial));
+    if (!got || *got < buf.size()) return seg_start;
+    auto h = wal::decode_page_header(buf, page, options_.seg_size);
+    if (!h) return seg_start;  // not readable WAL: assume it starts at the segment
+    std::uint64_t rem = (h->info & wal::XLP_FIRST_IS_CONTRECORD) ? h->rem_len : 0;
+    if (wal::maxalign(rem) < wal::kBlockSize - h->size()) {
+      return page + h->size() + wal::maxalign(rem);
+    }
+  }
+  return seg_start;
 }
 
 base::Result<Fd> WalStore::open_for_read(std::uint64_t segno) const {
@@ -507,8 +550,8 @@ base::Result<RecoveryScan> WalStore::find_end_of_wal(Lsn from, Lsn must_be_valid
 }
 
 void WalStore::cut_torn_tail() {
-  WQ_ASSERT(scanned_end_.has_value(), "cut_torn_tail without a successful find_end_of_wal in {}",
-            dir_);
+  WQ_ASSERT(scanned_end_.has_value() && *scanned_end_ == write_lsn_,
+            "cut_torn_tail must directly follow a successful find_end_of_wal in {}", dir_);
   truncate_existing(*scanned_end_);
 }
 
@@ -526,7 +569,10 @@ base::Status WalStore::remove_segments_below(Lsn lsn) {
   }
   if (removed) {
     fsync_dir_or_die(dir_);
-    if (!segments_.empty()) first_lsn_ = std::max(first_lsn_, segment_start(segments_.begin()->first));
+    if (!segments_.empty() && segment_start(segments_.begin()->first) > first_lsn_) {
+      first_lsn_ = segment_start(segments_.begin()->first);
+      wal_start_ = std::max(wal_start_, find_first_record(segments_.begin()->first));
+    }
   }
   return base::Ok{};
 }

@@ -100,7 +100,10 @@ class WalStore {
 
   // Durably cuts the WAL at `at` (a record boundary, first_lsn() <= at <=
   // write_lsn()): every byte at and after `at` reads as zero, later segments are
-  // gone, the segment holding `at` is again a full-size .partial. Crash-safe:
+  // gone, the segment holding `at` is again a full-size .partial. If `at` lies
+  // below wal_start() (the acceptor joined at a later point than where its new
+  // proposer diverges), every segment is removed and the WAL restarts at `at`
+  // with freshly synthesized headers. Crash-safe:
   // the rest of the page holding `at` (and the next page when `at` is at a page
   // end) is zeroed and synced first, so no stale bytes after `at` can ever
   // decode as WAL following the record that ends at `at`. On an empty store,
@@ -115,9 +118,14 @@ class WalStore {
 
   Lsn write_lsn() const { return write_lsn_; }
   Lsn flush_lsn() const { return flush_lsn_; }
-  // First LSN this store holds bytes for (start of the WAL, or of the oldest
-  // segment after removal); 0 if empty.
+  // First LSN this store holds bytes for: the start of its oldest segment (bytes
+  // before the WAL start there are the synthesized headers and zeros, which
+  // pg_waldump and pg_receivewal-style readers accept); 0 if empty.
   Lsn first_lsn() const { return first_lsn_; }
+  // First record boundary of the stored WAL: where the WAL started (or, after a
+  // restart, the first record start found from the oldest segment's headers).
+  // truncate() below it starts the WAL afresh at the new point.
+  Lsn wal_start() const { return wal_start_; }
 
   // Restart scan: decodes records from `from` (a record boundary, e.g. the
   // persisted commit_lsn, or a segment/page start) through consecutive segments
@@ -167,6 +175,8 @@ class WalStore {
   void zero_range_and_sync(std::uint64_t segno, std::uint64_t from_off, std::uint64_t to_off);
   void sync_dirty_files();
   void truncate_existing(Lsn at);
+  void remove_all_segments();
+  Lsn find_first_record(std::uint64_t segno);
 
   std::string dir_;
   WalStoreOptions options_;
@@ -178,6 +188,7 @@ class WalStore {
   Lsn write_lsn_;
   Lsn flush_lsn_;
   Lsn first_lsn_;
+  Lsn wal_start_;
   // Highest LSN that may hold non-zero bytes on disk (bytes written, or unknown
   // garbage found at open): truncation zeroes up to here, not to the segment end.
   Lsn high_water_;

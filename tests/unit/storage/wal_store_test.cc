@@ -113,9 +113,14 @@ TEST_CASE("wal store: writes crossing several segments read back byte for byte")
   REQUIRE(m.has_value());
   CHECK(*m == kSeg);
   CHECK(std::equal(mid.begin(), mid.end(), bytes.begin() + (kSeg - 8192 - 10)));
-  // Below the first byte: not stored.
+  // Before the WAL start in its segment: the synthesized page header.
+  std::vector<std::uint8_t> hdr(40);
+  auto synthesized = store->read(Lsn(kSeg), hdr);
+  REQUIRE(synthesized.has_value());
+  CHECK(wal::decode_page_header(hdr, Lsn(kSeg), kSeg).has_value());
+  // Below the first segment: not stored.
   std::vector<std::uint8_t> one(1);
-  auto below = store->read(Lsn(kSeg), one);
+  auto below = store->read(Lsn(kSeg - 1), one);
   REQUIRE_FALSE(below.has_value());
   CHECK(below.error().code == base::ErrorCode::kNotFound);
 }
@@ -372,7 +377,8 @@ TEST_CASE("wal store: WAL starting mid-segment gets a readable first segment") {
     REQUIRE(store.has_value());
     REQUIRE(store->truncate(start).has_value());  // the acceptor's first TruncateWal
     CHECK(store->write_lsn() == start);
-    CHECK(store->first_lsn() == start);
+    CHECK(store->wal_start() == start);
+    CHECK(store->first_lsn() == Lsn(kSeg));
     REQUIRE(store->write(start, wal.bytes).has_value());
     store->sync();
   }
@@ -405,12 +411,56 @@ TEST_CASE("wal store: WAL starting mid-segment gets a readable first segment") {
   CHECK(records == wal.record_ends.size());
   CHECK(dec.end_of_valid_wal() == wal.end);
 
-  // The restart scan from the segment start works too.
+  // The restart scan from the segment start works too, and the WAL start is
+  // found again from the synthesized headers.
   auto store = WalStore::open(tmp.path(), opts());
   REQUIRE(store.has_value());
+  CHECK(store->wal_start() == start);
   auto scan = store->find_end_of_wal(Lsn(kSeg), start);
   REQUIRE(scan.has_value());
   CHECK(scan->end == wal.end);
+}
+
+TEST_CASE("wal store: truncation below the WAL start restarts the WAL there") {
+  Lsn start(2 * kSeg + 6 * 8192 + 24);
+  auto first = make_wal(start, kSeg, 20000);
+  Lsn earlier(kSeg + 3 * 8192 + 24 + 96);  // in an earlier segment
+  auto second = make_wal(earlier, kSeg, kSeg + 20000);
+  for (bool restart : {false, true}) {
+    CAPTURE(restart);
+    TempDir t;
+    {
+      auto store = WalStore::open(t.path(), opts());
+      REQUIRE(store.has_value());
+      REQUIRE(store->write(start, first.bytes).has_value());
+      store->sync();
+      if (!restart) {
+        REQUIRE(store->truncate(earlier).has_value());
+        REQUIRE(store->write(earlier, second.bytes).has_value());
+        store->sync();
+      }
+    }
+    if (restart) {
+      auto store = WalStore::open(t.path(), opts());
+      REQUIRE(store.has_value());
+      CHECK(store->wal_start() == start);
+      auto scan = store->find_end_of_wal(start, start);
+      REQUIRE(scan.has_value());
+      CHECK(scan->end == first.end);
+      store->cut_torn_tail();
+      REQUIRE(store->truncate(earlier).has_value());
+      CHECK(store->wal_start() == earlier);
+      REQUIRE(store->write(earlier, second.bytes).has_value());
+      store->sync();
+    }
+    auto store = WalStore::open(t.path(), opts());
+    REQUIRE(store.has_value());
+    CHECK(store->wal_start() == earlier);
+    auto scan = store->find_end_of_wal(Lsn(kSeg), earlier);
+    REQUIRE(scan.has_value());
+    CHECK(scan->end == second.end);
+    CHECK(scan->records == second.record_ends.size());
+  }
 }
 
 TEST_CASE("wal store: WAL starting at a page boundary inside a segment") {
