@@ -8,6 +8,7 @@
 #include "storage/control_codec.h"
 #include "storage/control_store.h"
 #include "storage/io.h"
+#include "storage/layout.h"
 #include "storage_test_util.h"
 
 namespace wq::storage {
@@ -87,6 +88,15 @@ TEST_CASE("control codec: crc32c check value") {
   const char* text = "123456789";
   CHECK(crc32c(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text), 9)) ==
         0xE3069283u);
+}
+
+TEST_CASE("layout: timeline directory and control key use lower-case hex ids") {
+  core::ControlState s = sample_state(0x10);
+  std::string tenant = s.timeline.tenant.to_hex();
+  std::string timeline = s.timeline.timeline.to_hex();
+  CHECK(timeline_dir("/data", s.timeline) == "/data/timelines/" + tenant + "/" + timeline);
+  CHECK(ControlStore::key_of(s.timeline) == "timeline/" + tenant + "/" + timeline);
+  CHECK(tenant == "101112131415161718191a1b1c1d1e1f");
 }
 
 TEST_CASE("control store: put, get, overwrite, list, reopen") {
