@@ -125,7 +125,8 @@ TEST_CASE("acceptor: the vote reply carries the history cut at flush_lsn") {
   s.timeline_start_lsn = Lsn{0x100};
   s.commit_lsn = Lsn{0x100};
   Acceptor a(NodeId{1}, s, Lsn{0x200});
-  const VoteResponse* v = sent<VoteResponse>(a.on_vote_request(kConn, VoteRequest{Term{6}}));
+  Actions r = a.on_vote_request(kConn, VoteRequest{Term{6}});
+  const VoteResponse* v = sent<VoteResponse>(r);
   REQUIRE(v);
   CHECK(v->term_history == hist({{1, 0x100}}));
   CHECK(v->flush_lsn == Lsn{0x200});

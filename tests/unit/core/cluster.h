@@ -134,10 +134,34 @@ class Cluster {
   }
 
   // Delivers one queued message; false when the queue is empty.
-  bool step() {
+  bool step() { return !queue_.empty() && step_at(0); }
+
+  // Delivers the oldest message of the link and direction of queue entry
+  // `pick % size` (each connection stays FIFO); false when the queue is empty.
+  bool step_random(std::uint64_t pick) {
     if (queue_.empty()) return false;
-    Msg m = std::move(queue_.front());
-    queue_.pop_front();
+    const Msg& chosen = queue_[pick % queue_.size()];
+    for (std::size_t k = 0; k < queue_.size(); ++k) {
+      const Msg& q = queue_[k];
+      if (q.to_acceptor == chosen.to_acceptor && q.proposer == chosen.proposer &&
+          q.acceptor == chosen.acceptor) {
+        return step_at(k);
+      }
+    }
+    return false;
+  }
+
+  // Group commit on one acceptor now.
+  void flush(NodeId a) { execute(a, nodes_.at(a).acc->flush_wal()); }
+  void set_auto_sync(bool on) { auto_sync_ = on; }
+  bool connected(std::size_t p, NodeId a) const { return links_.contains({p, a}); }
+  std::size_t proposer_count() const { return proposers_.size(); }
+  const std::vector<NodeId>& ids() const { return ids_; }
+
+ private:
+  bool step_at(std::size_t index) {
+    Msg m = std::move(queue_[index]);
+    queue_.erase(queue_.begin() + static_cast<long>(index));
     auto it = links_.find({m.proposer, m.acceptor});
     if (it == links_.end() || it->second != m.conn) return true;  // connection gone
     if (m.to_acceptor) {
@@ -147,7 +171,9 @@ class Cluster {
       bool more = std::any_of(queue_.begin(), queue_.end(), [&](const Msg& q) {
         return q.to_acceptor && q.acceptor == m.acceptor;
       });
-      if (!more && !no_sync_.contains(m.acceptor)) execute(m.acceptor, n.acc->flush_wal());
+      if (!more && auto_sync_ && !no_sync_.contains(m.acceptor)) {
+        execute(m.acceptor, n.acc->flush_wal());
+      }
     } else {
       handle_output(m.proposer,
                     proposers_[m.proposer]->on_message(m.acceptor, std::get<AcceptorMessage>(m.body)));
@@ -155,6 +181,8 @@ class Cluster {
     check_all();
     return true;
   }
+
+ public:
   void run(std::size_t limit = 100000) {
     for (std::size_t k = 0; k < limit && step(); ++k) {
     }
@@ -271,6 +299,7 @@ class Cluster {
   std::map<ConnId, std::pair<std::size_t, NodeId>> conn_owner_;
   std::deque<Msg> queue_;
   std::set<NodeId> no_sync_;
+  bool auto_sync_ = true;
   ConnId next_conn_ = 1;
 };
 
