@@ -49,6 +49,7 @@ std::uint64_t g_current_seed = 0;
 
 void on_abort(int) {
   // Best effort from a dying process: the core's assertion message is already on stderr.
+  std::fflush(stdout);
   char buf[160];
   int n = std::snprintf(buf, sizeof buf,
                         "\nseed %llu: core assertion (S18); replay: walquorum-sim --seed %llu --trace\n",

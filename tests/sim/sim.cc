@@ -229,6 +229,7 @@ struct Sim::Impl {
   // Oracle.
   std::map<Term, TermRecord> terms;
   std::vector<std::uint8_t> committed;  // C: bytes [ts, ts + size)
+  std::map<Term, Lsn> commit_by_term;   // highest commit_lsn announced in each term
   std::map<std::pair<int, Term>, core::ConnId> votes;  // (acceptor, term) → conn granted
   std::vector<Learner> learners;
   std::optional<Violation> violation;
@@ -812,14 +813,22 @@ struct Sim::Impl {
     tr.history = h;
     terms[t] = std::move(tr);
     check_history(-1, h, "elected");
-    // S9: the new leader's log (as its history attributes it) holds C.
-    if (pr.term_start_lsn() < c_end()) {
-      fail(kS9LeaderCompleteness, fmt::format("p{} term {} starts at {} below committed end {}", p,
-                                              t, pr.term_start_lsn(), c_end()));
+    // S9: the new leader's log (as its history attributes it) holds everything
+    // committed in earlier terms. (A proposer may still gather a quorum for a
+    // term below one that already committed — votes for old terms stay valid —
+    // but it can never commit: every acceptor of a quorum has moved past it.)
+    Lsn need;
+    for (const auto& [ct, end] : commit_by_term)
+      if (ct < t) need = std::max(need, end);
+    if (pr.term_start_lsn() < need) {
+      fail(kS9LeaderCompleteness, fmt::format("p{} term {} starts at {} below {} committed in an "
+                                              "earlier term",
+                                              p, t, pr.term_start_lsn(), need));
       return;
     }
     std::string why;
-    if (!matches_history(h, ts, committed, why))
+    std::span<const std::uint8_t> prior(committed.data(), need.is_valid() ? need - ts : 0);
+    if (!matches_history(h, ts, prior, why))
       fail(kS9LeaderCompleteness, fmt::format("p{} term {} history {} does not hold C: {}", p, t,
                                               h.to_string(), why));
   }
@@ -835,6 +844,8 @@ struct Sim::Impl {
     pn.last_commit = l;
     if (!l.is_valid()) return;
     trace("p{} commit_lsn {}", p, l);
+    Lsn& by_term = commit_by_term[pr.term()];
+    by_term = std::max(by_term, l);
     if (l > pr.end_lsn())
       fail(kS14CommitBounded, fmt::format("p{} commit_lsn {} beyond its end {}", p, l, pr.end_lsn()));
     if (pr.state() == Proposer::State::kElected && l < pr.term_start_lsn())
@@ -1013,14 +1024,12 @@ struct Sim::Impl {
       pn.gen.emplace(walp, start, prev);
       pn.gen_term = t;
     }
-    WalGen probe = *pn.gen;
-    Prng pp = prng.fork();
-    Prng pp2 = pp;
+    // Generated on a copy of the generator: kept only if the proposer takes it.
+    WalGen gen = *pn.gen;
     std::vector<GeneratedRecord> recs;
-    auto bytes = probe.batch(pp, records, recs);
+    auto bytes = gen.batch(prng, records, recs);
     if (!pr.can_propose(bytes.size()) || bytes.size() > pr.config().window_bytes_max) return;
-    recs.clear();
-    bytes = pn.gen->batch(pp2, records, recs);
+    *pn.gen = gen;
     Lsn begin = pr.end_lsn();
     TermRecord& tr = terms[t];
     if (begin != tr.start + tr.bytes.size()) {
@@ -1377,16 +1386,24 @@ struct Sim::Impl {
 
   std::uint64_t state_hash() const {
     std::uint64_t h = 1469598103934665603ull;
-    auto mixin = [&](std::uint64_t v) {
-      for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xFF)) * 1099511628211ull;
+    auto mixin = [&](std::uint64_t v) { h = (h ^ v) * 1099511628211ull; h ^= h >> 29; };
+    auto mix_bytes = [&](std::span<const std::uint8_t> b) {
+      std::size_t i = 0;
+      for (; i + 8 <= b.size(); i += 8) {
+        std::uint64_t v;
+        std::memcpy(&v, b.data() + i, 8);
+        mixin(v);
+      }
+      for (; i < b.size(); ++i) mixin(b[i]);
+      mixin(b.size());
     };
     mixin(steps);
     mixin(now);
     mixin(committed.size());
-    for (auto b : committed) h = (h ^ b) * 1099511628211ull;
+    mix_bytes(committed);
     for (const auto& an : acc) {
       mixin(an.up);
-      for (auto b : an.disk.content()) h = (h ^ b) * 1099511628211ull;
+      mix_bytes(an.disk.content());
       if (an.disk.control()) {
         mixin(an.disk.control()->term.value());
         mixin(an.disk.control()->commit_lsn.value());
