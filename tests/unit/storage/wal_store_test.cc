@@ -535,6 +535,28 @@ TEST_CASE("wal store: remove_segments_below never removes the segment holding th
   CHECK(store->write(store->write_lsn(), pattern(10, 1)).has_value());
 }
 
+TEST_CASE("wal store: a complete segment still named .partial after a crash gets its name") {
+  TempDir tmp;
+  auto wal = make_wal(Lsn(kSeg), kSeg, kSeg + 50000);
+  {
+    auto store = WalStore::open(tmp.path(), opts());
+    REQUIRE(store.has_value());
+    REQUIRE(store->write(wal.start, wal.bytes).has_value());
+    store->sync();
+  }
+  // As if the crash came between the fdatasync and the rename.
+  REQUIRE(::rename(tmp.sub(seg_name(1)).c_str(), tmp.sub(seg_name(1) + ".partial").c_str()) == 0);
+  auto store = WalStore::open(tmp.path(), opts());
+  REQUIRE(store.has_value());
+  auto scan = store->find_end_of_wal(wal.start, wal.start);
+  REQUIRE(scan.has_value());
+  CHECK(scan->end == wal.end);
+  store->cut_torn_tail();
+  store->sync();
+  CHECK(exists(tmp.sub(seg_name(1))));
+  CHECK_FALSE(exists(tmp.sub(seg_name(1) + ".partial")));
+}
+
 TEST_CASE("wal store: reopen of a store interrupted while creating next.prealloc") {
   TempDir tmp;
   {
