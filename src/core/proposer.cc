@@ -84,10 +84,10 @@ ProposerOutput Proposer::on_connected(NodeId acceptor) {
   if (it == peers_.end() || state_ == State::kSuperseded) return take_output();
   Peer& peer = it->second;
   if (peer.phase != Phase::kDisconnected) cancel_reads_served_by(peer);
+  cancel_read_of(acceptor);
   peer.epoch++;
   peer.phase = Phase::kGreeting;
   peer.info.reset();
-  peer.read_pending = false;
   peer.accepted_elected = false;
   peer.unusable = false;
   ProposerGreeting g;
@@ -105,9 +105,9 @@ ProposerOutput Proposer::on_disconnected(NodeId acceptor) {
   if (it == peers_.end()) return take_output();
   Peer& peer = it->second;
   cancel_reads_served_by(peer);
+  cancel_read_of(acceptor);
   peer.phase = Phase::kDisconnected;
   peer.info.reset();
-  peer.read_pending = false;
   peer.accepted_elected = false;
   // Reads this peer was waiting for from others are dropped when they arrive (epoch).
   return take_output();
@@ -121,6 +121,10 @@ void Proposer::cancel_reads_served_by(Peer& source) {
   source.reads_served.clear();
 }
 
+// Forgets `target`'s outstanding recovery read (each target has at most one, on
+// one source). A late response for it may still match a newer read at the same
+// LSN; that is harmless: any response in our term from an acceptor we chose holds
+// bytes of our log.
 void Proposer::cancel_read_of(NodeId target) {
   Peer& t = peers_.at(target);
   for (auto& [id, p] : peers_) {
@@ -192,6 +196,7 @@ void Proposer::start_campaign() {
 }
 
 void Proposer::request_vote(NodeId id, Peer& peer) {
+  cancel_read_of(id);
   peer.phase = Phase::kVoting;
   peer.info.reset();
   peer.wait_ticks = 0;
@@ -299,10 +304,10 @@ void Proposer::send_elected(NodeId id, Peer& peer, const VoteResponse& vr) {
   pe.term_history = history_;
   pe.timeline_start_lsn = timeline_start_lsn_;
   send(id, pe);
+  cancel_read_of(id);  // a read for the old stream position must not pile up
   peer.phase = Phase::kStreaming;
   peer.start_streaming_at = point;
   peer.next_send_lsn = point;
-  peer.read_pending = false;
   peer.ticks_since_send = 0;
   peer.sent_commit = Lsn{};
   pump(id, peer);
@@ -636,9 +641,18 @@ void Proposer::check_invariants() const {
   }
   WQ_ASSERT(boundaries_.empty() ? buffer_.empty() : boundaries_.back() == end_lsn_,
             "last record boundary is not end_lsn {}", end_lsn_);
+  std::map<NodeId, int> reads_of;
   for (const auto& [id, p] : peers_) {
-    WQ_ASSERT(p.reads_served.size() <= peers_.size(), "acceptor {}: {} reads queued", id,
+    for (const PendingRead& r : p.reads_served) {
+      WQ_ASSERT(r.target != id, "acceptor {} reads from itself", id);
+      WQ_ASSERT(++reads_of[r.target] == 1, "acceptor {} has two outstanding reads", r.target);
+    }
+  }
+  for (const auto& [id, p] : peers_) {
+    WQ_ASSERT(p.reads_served.size() < peers_.size(), "acceptor {}: {} reads queued", id,
               p.reads_served.size());
+    WQ_ASSERT(!p.read_pending || reads_of[id] == 1, "acceptor {}: read pending but not queued",
+              id);
     if (p.phase == Phase::kStreaming) {
       WQ_ASSERT(p.next_send_lsn <= end_lsn_, "acceptor {}: next_send {} beyond end_lsn {}", id,
                 p.next_send_lsn, end_lsn_);

@@ -207,6 +207,11 @@ class Cluster {
     }
   }
   void drop_queue() { queue_.clear(); }
+  // Silently loses every queued message between proposer p and acceptor a (both
+  // ways) without closing the connection: a dead link nobody noticed yet.
+  void drop_link(std::size_t p, NodeId a) {
+    std::erase_if(queue_, [&](const Msg& m) { return m.proposer == p && m.acceptor == a; });
+  }
   std::size_t queued() const { return queue_.size(); }
 
   std::vector<ProposerOutput> outputs;  // every proposer output, for assertions

@@ -218,6 +218,44 @@ TEST_CASE("scenario: a new term recovers a lagging acceptor from the donor") {
   for (NodeId id : {A, B, C}) CHECK(c.acceptor(id).commit_lsn() == Lsn{0x610});
 }
 
+// tests/sim swarm seed 77: with the donor's link silently dead, tick-driven
+// retries (vote re-requests, read timeouts) must not pile up recovery reads.
+TEST_CASE("scenario: a silent donor does not accumulate recovery reads") {
+  Cluster c({A, B, C});
+  std::size_t p1 = elect(c, 101, {A, B, C}, c.config(101));
+  c.run();
+  c.disconnect(p1, C);
+  for (int k = 0; k < 3; ++k) propose(c, p1, 0x100, static_cast<std::uint8_t>(0x20 + k));
+  c.run();
+  c.disconnect_all(p1);
+
+  auto cfg = c.config(102);
+  cfg.window_bytes_max = 0x100;
+  cfg.election_timeout_ticks = 3;
+  std::size_t p2 = elect(c, 102, {A, B, C}, cfg);
+  Proposer& pr = c.proposer(p2);
+  REQUIRE(pr.donor().has_value());
+  NodeId donor = *pr.donor();
+  for (int round = 0; round < 200; ++round) {
+    c.drop_link(p2, donor);
+    // The other acceptors' links lose a message now and then too, so they fall
+    // back to re-voting and ProposerElected while their reads are outstanding.
+    if (round % 7 == 0) {
+      for (NodeId id : {A, B, C}) {
+        if (id != donor) c.drop_link(p2, id);
+      }
+    }
+    c.tick(p2);
+    for (int k = 0; k < 5; ++k) c.step();
+    pr.check_invariants();
+  }
+  // The link heals (the driver notices and reconnects): recovery completes.
+  c.disconnect(p2, donor);
+  c.connect(p2, donor);
+  c.run();
+  check_same(c, {A, B, C}, Lsn{0x100}, Lsn{0x400});
+}
+
 TEST_CASE("scenario: a proposer reconnect resends ProposerElected and resumes") {
   Cluster c({A, B, C});
   std::size_t p = elect(c, 100, {A, B, C}, c.config(100));
