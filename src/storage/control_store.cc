@@ -58,8 +58,10 @@ base::Result<ControlStore> ControlStore::open(const std::string& data_dir, Optio
   std::string meta = data_dir + "/meta";
   leveldb::Status s = leveldb::DB::Open(lo, meta, &raw);
   if (!s.ok()) {
-    return Unexpected{s.IsCorruption() ? ErrorCode::kCorrupt : ErrorCode::kIo,
-                      fmt::format("cannot open control store {}: {}", meta, s.ToString())};
+    ErrorCode code = s.IsCorruption()            ? ErrorCode::kCorrupt
+                     : errno_of(s) == ENOSPC ? ErrorCode::kNoSpace
+                                             : ErrorCode::kIo;
+    return Unexpected{code, fmt::format("cannot open control store {}: {}", meta, s.ToString())};
   }
   fsync_dir_or_die(data_dir);  // the new meta directory itself must survive a crash
   ControlStore store(std::unique_ptr<leveldb::DB>(raw), data_dir, options);
@@ -146,6 +148,34 @@ base::Result<std::optional<core::ControlState>> ControlStore::get(
                                   state->timeline.to_string())};
   }
   return std::optional<core::ControlState>(std::move(*state));
+}
+
+base::Result<std::vector<core::TimelineKey>> ControlStore::list_timelines() const {
+  std::vector<core::TimelineKey> out;
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+  const leveldb::Slice prefix(kKeyPrefix.data(), kKeyPrefix.size());
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string k = it->key().ToString();
+    std::string_view rest = std::string_view(k).substr(kKeyPrefix.size());
+    auto slash = rest.find('/');
+    auto bad = [&] {
+      return Unexpected{ErrorCode::kCorrupt,
+                        fmt::format("control store key {} is not timeline/<32 hex>/<32 hex>", k)};
+    };
+    if (slash == std::string_view::npos) return bad();
+    auto tenant = core::Id128::parse_hex(rest.substr(0, slash));
+    auto timeline = core::Id128::parse_hex(rest.substr(slash + 1));
+    if (!tenant || !timeline) return bad();
+    out.push_back(core::TimelineKey{*tenant, *timeline});
+  }
+  if (!it->status().ok()) {
+    const leveldb::Status& s = it->status();
+    return Unexpected{s.IsCorruption() ? ErrorCode::kCorrupt : ErrorCode::kIo,
+                      fmt::format("cannot list control records: {}", s.ToString())};
+  }
+  return out;
 }
 
 base::Result<std::vector<core::ControlState>> ControlStore::list() const {

@@ -56,6 +56,10 @@ class ControlStore {
   base::Result<std::optional<core::ControlState>> get(const core::TimelineKey& key) const;
   // Every stored timeline, in key order; the first bad record is an error.
   base::Result<std::vector<core::ControlState>> list() const;
+  // The timelines that have a record, in key order, without decoding the records:
+  // a daemon that must keep serving the other timelines when one record is
+  // damaged calls get() on each. A key that does not parse is kCorrupt.
+  base::Result<std::vector<core::TimelineKey>> list_timelines() const;
   // Durably removes the record of `key` (timeline deletion); failure is fatal.
   void remove(const core::TimelineKey& key);
 

@@ -149,10 +149,29 @@ TEST_CASE("control store: a damaged record is a kCorrupt error naming the key") 
   REQUIRE_FALSE(all.has_value());
   CHECK(all.error().message.find(key) != std::string::npos);
 
+  // The other timelines stay readable one by one.
+  core::ControlState fine = sample_state(6);
+  store->put(fine);
+  auto keys = store->list_timelines();
+  REQUIRE(keys.has_value());
+  REQUIRE(keys->size() == 2);
+  std::size_t readable = 0;
+  for (const auto& k : *keys) {
+    auto one = store->get(k);
+    if (one.has_value() && one->has_value()) ++readable;
+  }
+  CHECK(readable == 1);
+
   store->put_raw_for_test(key, "garbage");
   got = store->get(s.timeline);
   REQUIRE_FALSE(got.has_value());
   CHECK(got.error().code == base::ErrorCode::kCorrupt);
+
+  // A key that is not a timeline key is reported, not skipped.
+  store->put_raw_for_test("timeline/zz", "x");
+  auto bad_keys = store->list_timelines();
+  REQUIRE_FALSE(bad_keys.has_value());
+  CHECK(bad_keys.error().message.find("timeline/zz") != std::string::npos);
 
   // A valid record stored under another timeline's key is corrupt too.
   core::ControlState other = sample_state(5);
