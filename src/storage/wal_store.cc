@@ -551,6 +551,21 @@ base::Result<RecoveryScan> WalStore::find_end_of_wal(Lsn from, Lsn must_be_valid
   return scan;
 }
 
+base::Result<RecoveryScan> WalStore::find_end_of_wal(Lsn commit_lsn) {
+  if (segments_.empty()) {
+    if (commit_lsn.is_valid()) {
+      return Unexpected{ErrorCode::kCorrupt,
+                        fmt::format("{} holds no WAL, but the commit LSN is {}", dir_, commit_lsn)};
+    }
+    ready_ = true;
+    scanned_end_ = write_lsn_;
+    return RecoveryScan{};
+  }
+  Lsn from = first_lsn_;
+  if (commit_lsn > first_lsn_) from = segment_start(segno_of(commit_lsn));
+  return find_end_of_wal(from, commit_lsn);
+}
+
 void WalStore::cut_torn_tail() {
   WQ_ASSERT(scanned_end_.has_value() && *scanned_end_ == write_lsn_,
             "cut_torn_tail must directly follow a successful find_end_of_wal in {}", dir_);

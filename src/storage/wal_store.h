@@ -135,6 +135,12 @@ class WalStore {
   // durable), the store holds damaged WAL: kCorrupt naming the LSN and reason;
   // nothing is changed then. kNotFound if `from` lies in no segment.
   base::Result<RecoveryScan> find_end_of_wal(Lsn from, Lsn must_be_valid_upto);
+  // The restart policy in one call: decodes from the start of the segment
+  // holding `commit_lsn` (the persisted commit LSN; or from the oldest segment if
+  // it is 0 or older), so up to one segment of committed WAL is verified as well,
+  // with must_be_valid_upto = commit_lsn. An empty store is fine when commit_lsn
+  // is 0 (end 0) and kCorrupt otherwise (committed WAL is missing).
+  base::Result<RecoveryScan> find_end_of_wal(Lsn commit_lsn);
   // After a successful find_end_of_wal: durably zeroes everything after the end
   // found (truncate(end)), so a later append cannot leave stale bytes behind it.
   void cut_torn_tail();

@@ -367,6 +367,49 @@ TEST_CASE("wal store: a flipped byte below the commit LSN is kCorrupt naming the
   CHECK(lenient->end == wal.record_ends[victim - 1]);
 }
 
+TEST_CASE("wal store: the one-argument restart scan verifies the commit LSN's segment") {
+  TempDir tmp;
+  auto wal = make_wal(Lsn(kSeg), kSeg, 2 * kSeg + 300000);
+  {
+    auto store = WalStore::open(tmp.path(), opts());
+    REQUIRE(store.has_value());
+    auto empty_scan = store->find_end_of_wal(Lsn());
+    REQUIRE(empty_scan.has_value());
+    CHECK(empty_scan->end == Lsn());
+    REQUIRE(store->write(wal.start, wal.bytes).has_value());
+    store->sync();
+  }
+  // Commit in segment 3; damage a record in segment 3 below it.
+  std::size_t victim = 0;
+  while (wal.record_starts[victim] < Lsn(3 * kSeg + 8192)) ++victim;
+  Lsn commit = wal.record_ends[victim + 3];
+  {
+    auto store = WalStore::open(tmp.path(), opts());
+    REQUIRE(store.has_value());
+    auto scan = store->find_end_of_wal(commit);
+    REQUIRE(scan.has_value());
+    CHECK(scan->from == Lsn(3 * kSeg));
+    CHECK(scan->end == wal.end);
+  }
+  std::string p3 = tmp.sub(seg_name(3) + ".partial");
+  auto file = read_file_bytes(p3);
+  std::size_t off = static_cast<std::size_t>(wal.record_starts[victim].value() - 3 * kSeg + 26);
+  std::uint8_t flipped = static_cast<std::uint8_t>(file[off] ^ 0x01);
+  overwrite(p3, off, std::span(&flipped, 1));
+  auto store = WalStore::open(tmp.path(), opts());
+  REQUIRE(store.has_value());
+  auto scan = store->find_end_of_wal(commit);
+  REQUIRE_FALSE(scan.has_value());
+  CHECK(scan.error().code == base::ErrorCode::kCorrupt);
+  // With no WAL at all but a commit LSN, WAL is missing: corrupt.
+  TempDir other;
+  auto none = WalStore::open(other.path(), opts());
+  REQUIRE(none.has_value());
+  auto missing = none->find_end_of_wal(commit);
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().code == base::ErrorCode::kCorrupt);
+}
+
 TEST_CASE("wal store: WAL starting mid-segment gets a readable first segment") {
   TempDir tmp;
   // Start on page 3 of segment 1, after some record that we do not have.
