@@ -16,6 +16,10 @@
 // counting down to the start), so pg_waldump -s <start> (and a decoder started
 // at the segment boundary) skip straight to the first real record.
 //
+// No "truncation pending" mark is needed: truncate() zeroes and syncs the page
+// after the cut before it touches anything else, and a restart always runs
+// find_end_of_wal + cut_torn_tail, which finishes an interrupted truncation.
+//
 // Durability contract: write() is NOT durable; sync() makes everything written
 // durable (fdatasync of each file written since the last sync, then the renames
 // of completed segments and a directory fsync). truncate() is durable on return.
@@ -46,7 +50,10 @@ struct WalStoreOptions {
   // Written zeros make later fdatasyncs cheaper: no unwritten-extent conversion.
   bool zero_fill = true;
   // Create next.prealloc as soon as a new segment is entered (true), so that
-  // crossing into the next segment is a rename instead of a 16 MiB write.
+  // crossing into the next segment is a rename instead of a 16 MiB write. The
+  // creation runs inside that write() (one segment of zeros + fsync); a daemon
+  // that wants it off the append path sets false and calls preallocate_next()
+  // when its I/O thread is idle.
   bool preallocate_ahead = true;
   // Tests only: truncate() ends the process (_exit(0)) right after its first,
   // crash-safety step, to check what a crash in the middle leaves behind.
