@@ -1,0 +1,132 @@
+// Command line and TOML config of walquorum-safekeeper (see config.h). CLI11
+// reports parse errors by throwing; they are caught here and become values.
+#include "safekeeper/config.h"
+
+#include <set>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+// Header-only and without exceptions: the shared library is built with them,
+// and our code does not throw (its noex namespace is not in the .so).
+#undef TOML_HEADER_ONLY
+#undef TOML_SHARED_LIB
+#define TOML_HEADER_ONLY 1
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+namespace wq::safekeeper {
+
+namespace {
+
+constexpr const char* kProgram = "walquorum-safekeeper";
+
+ParseExit error_exit(const std::string& what) {
+  return ParseExit{2, fmt::format("{}: error: {} (see --help)", kProgram, what)};
+}
+
+// Applies the TOML file's keys that the command line did not set.
+std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app, Config& c,
+                                    std::string& wal, std::string& http, std::string& pg) {
+  toml::parse_result parsed = toml::parse_file(path);
+  if (!parsed) {
+    const auto& e = parsed.error();
+    return error_exit(fmt::format("config {}:{}:{}: {}", path, e.source().begin.line,
+                                  e.source().begin.column, e.description()));
+  }
+  const toml::table& t = parsed.table();
+  for (auto&& [key, node] : t) {
+    std::string k(key.str());
+    std::string flag = "--" + k;
+    for (char& ch : flag) {
+      if (ch == '_') ch = '-';
+    }
+    bool on_cli = app.count(flag) > 0;
+    auto want_int = [&](auto& out) -> std::optional<ParseExit> {
+      auto v = node.template value<std::int64_t>();
+      if (!v || *v < 0) {
+        return error_exit(fmt::format("config {}: key '{}' must be a non-negative integer", path, k));
+      }
+      if (!on_cli) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+      return std::nullopt;
+    };
+    auto want_str = [&](std::string& out) -> std::optional<ParseExit> {
+      auto v = node.template value<std::string>();
+      if (!v) return error_exit(fmt::format("config {}: key '{}' must be a string", path, k));
+      if (!on_cli) out = *v;
+      return std::nullopt;
+    };
+    std::optional<ParseExit> err;
+    if (k == "id") err = want_int(c.id);
+    else if (k == "data_dir") err = want_str(c.data_dir);
+    else if (k == "listen_wal") err = want_str(wal);
+    else if (k == "listen_http") err = want_str(http);
+    else if (k == "listen_pg") err = want_str(pg);
+    else if (k == "retention_bytes") err = want_int(c.retention_bytes);
+    else if (k == "log_level") err = want_str(c.log_level);
+    else if (k == "sync_interval_ms") err = want_int(c.sync_interval_ms);
+    else if (k == "idle_timeout_ms") err = want_int(c.idle_timeout_ms);
+    else {
+      err = error_exit(fmt::format(
+          "config {}: unknown key '{}' (expected id, data_dir, listen_wal, listen_http, listen_pg, "
+          "retention_bytes, log_level, sync_interval_ms, idle_timeout_ms)",
+          path, k));
+    }
+    if (err) return err;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
+  CLI::App app{"walquorum-safekeeper: a Paxos acceptor that stores PostgreSQL WAL", kProgram};
+  Config c;
+  std::string wal, http, pg, config_path;
+  app.add_option("--id", c.id, "node id of this safekeeper (unique in the cluster)");
+  app.add_option("--data-dir", c.data_dir, "data directory (timelines/, meta/)");
+  app.add_option("--listen-wal", wal, "HOST:PORT for proposers and peers (port 0: kernel picks, written to <data>/wal.port)");
+  app.add_option("--listen-http", http, "HOST:PORT for /v1/status, /v1/tenant/<t>/timeline/<tl>, /metrics (port 0: <data>/http.port)");
+  app.add_option("--listen-pg", pg, "HOST:PORT for the replication protocol (reserved: not implemented yet)");
+  app.add_option("--config", config_path, "TOML file with the same keys (data_dir, listen_wal, ...); flags override it");
+  app.add_option("--retention-bytes", c.retention_bytes, "WAL kept below the persisted commit LSN (0 = keep all)");
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error");
+  app.add_option("--sync-interval-ms", c.sync_interval_ms, "longest wait of a written append for its fdatasync");
+  app.add_option("--idle-timeout-ms", c.idle_timeout_ms, "close a WAL connection silent for this long");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return ParseExit{0, app.help()};
+  } catch (const CLI::ParseError& e) {
+    return error_exit(e.what());
+  }
+  if (!config_path.empty()) {
+    if (auto err = apply_toml(config_path, app, c, wal, http, pg)) return *err;
+  }
+  if (c.id == 0) return error_exit("--id N is required (a positive node id)");
+  if (c.data_dir.empty()) return error_exit("--data-dir DIR is required");
+  if (wal.empty()) return error_exit("--listen-wal HOST:PORT is required");
+  if (http.empty()) return error_exit("--listen-http HOST:PORT is required");
+  auto w = net::parse_host_port(wal);
+  if (!w) return error_exit("--listen-wal: " + w.error().message);
+  c.listen_wal = *w;
+  auto h = net::parse_host_port(http);
+  if (!h) return error_exit("--listen-http: " + h.error().message);
+  c.listen_http = *h;
+  if (!pg.empty()) {
+    auto p = net::parse_host_port(pg);
+    if (!p) return error_exit("--listen-pg: " + p.error().message);
+    c.listen_pg = *p;
+  }
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+  if (!kLevels.contains(c.log_level)) {
+    return error_exit(fmt::format("--log-level '{}': expected trace, debug, info, warn or error",
+                                  c.log_level));
+  }
+  if (c.sync_interval_ms == 0 || c.sync_interval_ms > 1000) {
+    return error_exit("--sync-interval-ms must be in 1..1000");
+  }
+  return c;
+}
+
+}  // namespace wq::safekeeper

@@ -1,0 +1,58 @@
+// Prometheus text rendering of the safekeeper's counters (see metrics.h).
+#include "safekeeper/metrics.h"
+
+#include <fmt/format.h>
+
+namespace wq::safekeeper {
+
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : bounds_(std::move(upper_bounds)), counts_(bounds_.size() + 1, 0) {}
+
+void Histogram::observe(double value) {
+  std::lock_guard lock(mu_);
+  std::size_t i = 0;
+  while (i < bounds_.size() && value > bounds_[i]) ++i;
+  ++counts_[i];
+  sum_ += value;
+  ++count_;
+}
+
+void Histogram::render(std::string& out, const char* name, const char* help) const {
+  std::lock_guard lock(mu_);
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += counts_[i];
+    fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i],
+                   cumulative);
+  }
+  cumulative += counts_.back();
+  fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n",
+                 name, cumulative, name, sum_, name, count_);
+}
+
+void Metrics::render(std::string& out) const {
+  auto line = [&](const char* name, const char* type, const char* help, auto value) {
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name,
+                   type, name, value);
+  };
+  line("walquorum_sk_wal_bytes_appended_total", "counter", "WAL bytes written by appends",
+       wal_bytes_appended.load());
+  line("walquorum_sk_fsyncs_total", "counter", "WAL fdatasync batches", fsyncs.load());
+  fsync_seconds.render(out, "walquorum_sk_fsync_seconds", "latency of one WAL sync");
+  sync_batch_bytes.render(out, "walquorum_sk_sync_batch_bytes", "WAL bytes made durable by one sync");
+  line("walquorum_sk_connections", "gauge", "open WAL-port connections", connections_open.load());
+  line("walquorum_sk_connections_total", "counter", "WAL-port connections accepted",
+       connections_total.load());
+  line("walquorum_sk_connections_rejected_total", "counter",
+       "WAL-port connections closed for bad input", connections_rejected.load());
+  out += "# HELP walquorum_sk_refusals_total protocol refusals sent, by reason\n";
+  out += "# TYPE walquorum_sk_refusals_total counter\n";
+  for (std::size_t i = 0; i < kRefuseReasons; ++i) {
+    fmt::format_to(std::back_inserter(out), "walquorum_sk_refusals_total{{reason=\"{}\"}} {}\n",
+                   core::refuse_reason_name(static_cast<core::RefuseReason>(i)),
+                   refusals[i].load());
+  }
+}
+
+}  // namespace wq::safekeeper

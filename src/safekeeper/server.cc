@@ -1,0 +1,421 @@
+// The safekeeper process: timelines, WAL-port sessions, HTTP (see server.h).
+#include "safekeeper/server.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <regex>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "codec/messages.h"
+
+namespace wq::safekeeper {
+
+namespace {
+
+// Writes `text` to <dir>/<name> atomically (tmp + rename), so a reader polling
+// for the file never sees half of it.
+base::Status write_small_file(const std::string& dir, const std::string& name,
+                              const std::string& text) {
+  std::string tmp = dir + "/" + name + ".tmp";
+  std::string path = dir + "/" + name;
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) {
+    return base::Unexpected{base::ErrorCode::kIo, fmt::format("cannot write {}", tmp)};
+  }
+  bool ok = std::fputs(text.c_str(), f) >= 0;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return base::Unexpected{base::ErrorCode::kIo, fmt::format("cannot write {}", path)};
+  }
+  return base::Ok{};
+}
+
+// One WAL-port connection: the first message must be a ProposerGreeting; it
+// binds the connection to a timeline (created if new); later messages go to
+// that timeline's strand. Anything else closes the connection with a reason.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server& server, core::ConnId id, std::shared_ptr<net::FramedConnection> conn)
+      : server_(server), id_(id), conn_(std::move(conn)) {}
+
+  void start() {
+    server_.metrics().connections_open.fetch_add(1);
+    server_.metrics().connections_total.fetch_add(1);
+    auto self = shared_from_this();
+    conn_->start([self](std::span<const std::uint8_t> p) { self->on_frame(p); },
+                 [self](const std::string& reason) { self->on_close(reason); });
+  }
+
+ private:
+  enum class State { kNew, kCreating, kBound, kClosed };
+
+  void on_frame(std::span<const std::uint8_t> payload) {
+    if (state_ == State::kClosed) return;
+    auto decoded = codec::decode_proposer_message(payload);
+    if (!decoded) {
+      reject(fmt::format("malformed message: {}", decoded.error().message));
+      return;
+    }
+    core::ProposerMessage& msg = *decoded;
+    const auto* greeting = std::get_if<core::ProposerGreeting>(&msg);
+    switch (state_) {
+      case State::kNew:
+        if (greeting == nullptr) {
+          reject(fmt::format("message out of order: {} before ProposerGreeting",
+                             codec::message_name(msg)));
+          return;
+        }
+        if (greeting->protocol_version != core::kProtocolVersion) {
+          reject(fmt::format("protocol version {} (expected {})", greeting->protocol_version,
+                             core::kProtocolVersion));
+          return;
+        }
+        if (auto tl = server_.find(greeting->timeline)) {
+          bind(std::move(tl), std::move(msg));
+          return;
+        }
+        state_ = State::kCreating;
+        server_.create_timeline(*greeting, [self = shared_from_this(), m = std::move(msg)](
+                                               std::shared_ptr<Timeline> tl,
+                                               std::string error) mutable {
+          // Runs on the I/O thread: hop back to the connection's strand.
+          asio::post(self->conn_->strand(), [self, tl = std::move(tl), error = std::move(error),
+                                             m = std::move(m)]() mutable {
+            if (self->state_ != State::kCreating) return;
+            if (!tl) {
+              self->reject(fmt::format("cannot create timeline: {}", error));
+              return;
+            }
+            self->bind(std::move(tl), std::move(m));
+          });
+        });
+        return;
+      case State::kCreating:
+        reject(fmt::format("message out of order: {} before the greeting was answered",
+                           codec::message_name(msg)));
+        return;
+      case State::kBound:
+        if (greeting != nullptr && greeting->timeline != timeline_->key()) {
+          reject(fmt::format("greeting for timeline {} on a connection bound to {}",
+                             greeting->timeline.to_string(), timeline_->key().to_string()));
+          return;
+        }
+        timeline_->post_message(id_, std::move(msg));
+        return;
+      case State::kClosed:
+        return;
+    }
+  }
+
+  void bind(std::shared_ptr<Timeline> tl, core::ProposerMessage greeting) {
+    timeline_ = std::move(tl);
+    state_ = State::kBound;
+    timeline_->attach(id_, conn_);
+    spdlog::info("event=conn_bound conn={} peer={} timeline={}", id_, conn_->remote_address(),
+                 timeline_->key().to_string());
+    timeline_->post_message(id_, std::move(greeting));
+  }
+
+  void reject(std::string reason) {
+    state_ = State::kClosed;
+    server_.metrics().connections_rejected.fetch_add(1);
+    conn_->close(std::move(reason));  // the close logs the reason
+  }
+
+  void on_close(const std::string& /*reason*/) {
+    state_ = State::kClosed;
+    server_.metrics().connections_open.fetch_sub(1);
+    if (timeline_) timeline_->post_disconnected(id_);
+  }
+
+  Server& server_;
+  core::ConnId id_;
+  std::shared_ptr<net::FramedConnection> conn_;
+  std::shared_ptr<Timeline> timeline_;
+  State state_ = State::kNew;
+};
+
+}  // namespace
+
+std::string lsn_text(core::Lsn lsn) { return fmt::format("{}", lsn); }
+
+std::string timeline_json(const TimelineStatus& s) {
+  std::string history = "[";
+  for (std::size_t i = 0; i < s.term_history.entries().size(); ++i) {
+    const auto& e = s.term_history.entries()[i];
+    history += fmt::format("{}{{\"term\":{},\"lsn\":\"{}\"}}", i ? "," : "", e.term.value(),
+                           lsn_text(e.lsn));
+  }
+  history += "]";
+  std::string conns = "[";
+  std::string proposer = "null";
+  for (std::size_t i = 0; i < s.conns.size(); ++i) {
+    bool elected = s.elected_conn && *s.elected_conn == s.conns[i].id;
+    conns += fmt::format("{}{{\"conn\":{},\"remote\":\"{}\",\"elected_proposer\":{}}}", i ? "," : "",
+                         s.conns[i].id, s.conns[i].remote, elected ? "true" : "false");
+    if (elected) proposer = fmt::format("\"{}\"", s.conns[i].remote);
+  }
+  conns += "]";
+  return fmt::format(
+      "{{\"tenant_id\":\"{}\",\"timeline_id\":\"{}\",\"term\":{},\"term_history\":{},"
+      "\"flush_lsn\":\"{}\",\"write_lsn\":\"{}\",\"commit_lsn\":\"{}\",\"truncate_lsn\":\"{}\","
+      "\"term_start_lsn\":\"{}\",\"timeline_start_lsn\":\"{}\",\"corrupt\":{},\"no_space\":{},"
+      "\"proposer\":{},\"connections\":{},\"disk_bytes\":{}}}",
+      s.key.tenant.to_hex(), s.key.timeline.to_hex(), s.term.value(), history,
+      lsn_text(s.flush_lsn), lsn_text(s.write_lsn), lsn_text(s.commit_lsn),
+      lsn_text(s.truncate_lsn), lsn_text(s.term_start_lsn), lsn_text(s.timeline_start_lsn),
+      s.corrupt ? "true" : "false", s.no_space ? "true" : "false", proposer, conns, s.disk_bytes);
+}
+
+Server::Server(Config config, asio::io_context& io)
+    : config_(std::move(config)),
+      io_(io),
+      io_thread_(IoThread::Options{std::chrono::milliseconds(config_.sync_interval_ms)}) {}
+
+Server::~Server() { stop(); }
+
+std::string Server::timeline_dir(const core::TimelineKey& key) const {
+  return fmt::format("{}/timelines/{}/{}", config_.data_dir, key.tenant.to_hex(),
+                     key.timeline.to_hex());
+}
+
+std::shared_ptr<Timeline> Server::make_timeline(core::ControlState state, core::Lsn wal_end,
+                                                storage::WalStore store) {
+  return std::make_shared<Timeline>(io_, io_thread_, *control_store_, metrics_,
+                                    core::NodeId{config_.id}, std::move(state), wal_end,
+                                    std::move(store), config_.retention_bytes);
+}
+
+base::Status Server::load_timelines() {
+  auto states = control_store_->list();
+  if (!states) return base::Unexpected{states.error()};
+  for (core::ControlState& st : *states) {
+    std::string dir = timeline_dir(st.timeline);
+    storage::WalStoreOptions opts;
+    opts.seg_size = st.wal_seg_size;
+    opts.system_id = st.system_id;
+    auto store = storage::WalStore::open(dir, opts);
+    if (!store) {
+      return base::Unexpected{store.error().code,
+                              fmt::format("timeline {}: {}", st.timeline.to_string(),
+                                          store.error().message)};
+    }
+    core::Lsn wal_end;
+    if (store->empty()) {
+      if (st.commit_lsn.is_valid()) {
+        st.corrupt = true;
+        spdlog::error("event=corrupt timeline={} commit_lsn={} reason=\"no WAL segments\": "
+                      "refusing to vote",
+                      st.timeline.to_string(), st.commit_lsn);
+        wal_end = st.commit_lsn;
+      }
+    } else {
+      core::Lsn from = st.commit_lsn.is_valid() ? st.commit_lsn : store->first_lsn();
+      auto scan = store->find_end_of_wal(from, st.commit_lsn);
+      if (!scan) {
+        // A CRC error (or missing bytes) below the persisted commit LSN is
+        // corruption, not a torn tail: never vote with this WAL.
+        st.corrupt = true;
+        wal_end = st.commit_lsn;
+        spdlog::error("event=corrupt timeline={} commit_lsn={} reason=\"{}\": refusing to vote",
+                      st.timeline.to_string(), st.commit_lsn, scan.error().message);
+      } else {
+        store->cut_torn_tail();
+        wal_end = scan->end;
+        spdlog::info("event=timeline_loaded timeline={} term={} commit_lsn={} end_of_wal={} "
+                     "records_scanned={} stop=\"{}\" stop_lsn={} detail=\"{}\"",
+                     st.timeline.to_string(), st.term, st.commit_lsn, scan->end, scan->records,
+                     storage::stop_name(scan->stop), scan->stop_lsn, scan->reason);
+      }
+    }
+    auto tl = make_timeline(st, wal_end, std::move(*store));
+    io_thread_.add_timeline(tl);
+    timelines_[st.timeline] = std::move(tl);
+  }
+  return base::Ok{};
+}
+
+base::Status Server::start() {
+  auto cs = storage::ControlStore::open(config_.data_dir);
+  if (!cs) return base::Unexpected{cs.error()};
+  control_store_.emplace(std::move(*cs));
+  if (auto st = load_timelines(); !st) return st;
+  spdlog::info("event=started node={} data_dir={} timelines={}", config_.id, config_.data_dir,
+               timelines_.size());
+
+  auto wal = net::Listener::open(io_, config_.listen_wal);
+  if (!wal) return base::Unexpected{wal.error()};
+  wal_listener_ = *wal;
+  wal_listener_->start([this](asio::ip::tcp::socket s) { on_accept(std::move(s)); });
+  if (auto st = write_small_file(config_.data_dir, "wal.port",
+                                 fmt::format("{}\n", wal_listener_->port()));
+      !st) {
+    return st;
+  }
+  spdlog::info("event=listening port=wal address={}:{}", config_.listen_wal.host,
+               wal_listener_->port());
+  if (config_.listen_pg) {
+    // Reserved for the learners issue: the flag is accepted, nothing listens yet.
+    spdlog::warn("event=not_implemented port=pg address={}: the replication protocol port is not "
+                 "implemented yet",
+                 config_.listen_pg->to_string());
+  }
+  if (auto st = start_http(); !st) return st;
+  io_thread_.start();
+  return base::Ok{};
+}
+
+void Server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (wal_listener_) wal_listener_->stop();
+  if (http_) http_->stop();
+  if (http_thread_.joinable()) http_thread_.join();
+  io_thread_.stop();
+}
+
+std::shared_ptr<Timeline> Server::find(const core::TimelineKey& key) {
+  std::lock_guard lock(timelines_mu_);
+  auto it = timelines_.find(key);
+  return it == timelines_.end() ? nullptr : it->second;
+}
+
+void Server::create_timeline(const core::ProposerGreeting& greeting,
+                             std::function<void(std::shared_ptr<Timeline>, std::string)> done) {
+  io_thread_.push(IoJob{nullptr, 0, 0, {}, [this, greeting, done = std::move(done)] {
+    if (auto existing = find(greeting.timeline)) {  // a concurrent greeting created it
+      done(existing, "");
+      return;
+    }
+    core::ControlState st = core::Acceptor::initial(greeting);
+    storage::WalStoreOptions opts;
+    opts.seg_size = st.wal_seg_size;
+    opts.system_id = st.system_id;
+    auto store = storage::WalStore::open(timeline_dir(st.timeline), opts);
+    if (!store) {
+      spdlog::warn("event=timeline_create_failed timeline={} error=\"{}\"",
+                   st.timeline.to_string(), store.error().message);
+      done(nullptr, store.error().message);
+      return;
+    }
+    control_store_->put(st);  // durable before any reply names the timeline
+    auto tl = make_timeline(st, core::Lsn{}, std::move(*store));
+    io_thread_.add_timeline(tl);
+    {
+      std::lock_guard lock(timelines_mu_);
+      timelines_[st.timeline] = tl;
+    }
+    spdlog::info("event=timeline_created timeline={} system_id={} wal_seg_size={}",
+                 st.timeline.to_string(), st.system_id, st.wal_seg_size);
+    done(std::move(tl), "");
+  }});
+}
+
+void Server::on_accept(asio::ip::tcp::socket socket) {
+  core::ConnId id = next_conn_id();
+  net::ConnectionOptions opts;
+  opts.idle_timeout = std::chrono::milliseconds(config_.idle_timeout_ms);
+  auto conn = net::FramedConnection::create(std::move(socket), opts, fmt::format("wal conn {}", id));
+  spdlog::debug("event=conn_accepted conn={} peer={}", id, conn->remote_address());
+  std::make_shared<Session>(*this, id, std::move(conn))->start();
+}
+
+std::string Server::status_json() {
+  std::vector<std::shared_ptr<Timeline>> tls;
+  {
+    std::lock_guard lock(timelines_mu_);
+    for (auto& [k, t] : timelines_) tls.push_back(t);
+  }
+  std::string out = fmt::format("{{\"node_id\":{},\"timelines\":[", config_.id);
+  std::uint64_t disk = 0;
+  for (std::size_t i = 0; i < tls.size(); ++i) {
+    TimelineStatus s = tls[i]->status();
+    disk += s.disk_bytes;
+    out += (i ? "," : "") + timeline_json(s);
+  }
+  out += fmt::format("],\"disk_bytes\":{},\"connections\":{}}}", disk,
+                     metrics_.connections_open.load());
+  return out;
+}
+
+std::string Server::metrics_text() {
+  std::string out;
+  metrics_.render(out);
+  std::vector<TimelineStatus> statuses;
+  {
+    std::lock_guard lock(timelines_mu_);
+    for (auto& [k, t] : timelines_) statuses.push_back(t->status());
+  }
+  out += "# HELP walquorum_sk_timelines hosted timelines\n# TYPE walquorum_sk_timelines gauge\n";
+  out += fmt::format("walquorum_sk_timelines {}\n", statuses.size());
+  auto per_timeline = [&](const char* name, const char* help, auto get) {
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+    for (const auto& s : statuses) {
+      fmt::format_to(std::back_inserter(out), "{}{{tenant_id=\"{}\",timeline_id=\"{}\"}} {}\n", name,
+                     s.key.tenant.to_hex(), s.key.timeline.to_hex(), get(s));
+    }
+  };
+  per_timeline("walquorum_sk_commit_lsn", "commit LSN (bytes)",
+               [](const TimelineStatus& s) { return s.commit_lsn.value(); });
+  per_timeline("walquorum_sk_flush_lsn", "durable record-aligned end of WAL (bytes)",
+               [](const TimelineStatus& s) { return s.flush_lsn.value(); });
+  per_timeline("walquorum_sk_term", "current term",
+               [](const TimelineStatus& s) { return s.term.value(); });
+  per_timeline("walquorum_sk_disk_bytes", "bytes on disk for the timeline's WAL",
+               [](const TimelineStatus& s) { return s.disk_bytes; });
+  return out;
+}
+
+base::Status Server::start_http() {
+  http_ = std::make_unique<httplib::Server>();
+  http_->set_payload_max_length(64 * 1024);
+  http_->set_read_timeout(5, 0);
+  http_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(status_json(), "application/json");
+  });
+  http_->Get(R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+))",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               auto tenant = core::Id128::parse_hex(req.matches[1].str());
+               auto timeline = core::Id128::parse_hex(req.matches[2].str());
+               if (!tenant || !timeline) {
+                 res.status = 400;
+                 res.set_content(
+                     "{\"error\":\"tenant and timeline ids must be 32 hex digits\"}",
+                     "application/json");
+                 return;
+               }
+               auto tl = find(core::TimelineKey{*tenant, *timeline});
+               if (!tl) {
+                 res.status = 404;
+                 res.set_content("{\"error\":\"timeline not found\"}", "application/json");
+                 return;
+               }
+               res.set_content(timeline_json(tl->status()), "application/json");
+             });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_text(), "text/plain; version=0.0.4");
+  });
+  int port = config_.listen_http.port;
+  if (port == 0) {
+    port = http_->bind_to_any_port(config_.listen_http.host);
+    if (port <= 0) {
+      return base::Unexpected{base::ErrorCode::kIo,
+                              fmt::format("cannot listen on {} (http)", config_.listen_http.to_string())};
+    }
+  } else if (!http_->bind_to_port(config_.listen_http.host, port)) {
+    return base::Unexpected{base::ErrorCode::kIo,
+                            fmt::format("cannot listen on {} (http)", config_.listen_http.to_string())};
+  }
+  if (auto st = write_small_file(config_.data_dir, "http.port", fmt::format("{}\n", port)); !st) {
+    return st;
+  }
+  spdlog::info("event=listening port=http address={}:{}", config_.listen_http.host, port);
+  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  return base::Ok{};
+}
+
+}  // namespace wq::safekeeper

@@ -1,0 +1,337 @@
+// One hosted timeline: the acceptor on its strand, its actions on the I/O
+// thread (see timeline.h).
+#include "safekeeper/timeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include "base/assert.h"
+#include "codec/messages.h"
+#include "wal/decoder.h"
+
+namespace wq::safekeeper {
+
+namespace {
+// One ReadWalResponse/PeerFetchResponse carries at most this much WAL (the
+// requester asks again for the rest); a single larger record still goes whole.
+constexpr std::uint64_t kReadBytesMax = 128 * 1024;
+constexpr std::uint64_t kReadChunkBytes = 64 * 1024;
+constexpr auto kNoSpaceRetry = std::chrono::seconds(1);
+
+// Built in steps: GCC 12 warns (maybe-uninitialized) on the nested aggregate temporaries.
+core::Action no_space_refusal(core::ConnId to, core::Term term) {
+  core::Refused r;
+  r.term = term;
+  r.reason = core::RefuseReason::kNoSpace;
+  r.detail = "disk full: appends refused, reads served";
+  core::Send send;
+  send.to = to;
+  send.msg = std::move(r);
+  return core::Action(std::move(send));
+}
+}  // namespace
+
+Timeline::Timeline(asio::io_context& io, IoThread& io_thread, storage::ControlStore& control_store,
+                   Metrics& metrics, core::NodeId node, core::ControlState persisted,
+                   core::Lsn wal_end, storage::WalStore store, std::uint64_t retention_bytes)
+    : key_(persisted.timeline),
+      node_(node),
+      io_thread_(io_thread),
+      control_store_(control_store),
+      metrics_(metrics),
+      strand_(asio::make_strand(io.get_executor())),
+      retention_bytes_(retention_bytes),
+      acceptor_(std::make_unique<core::Acceptor>(node, persisted, wal_end)),
+      store_(std::move(store)),
+      stored_(persisted),
+      synced_upto_(wal_end) {
+  status_.key = key_;
+  status_.disk_bytes = store_.disk_usage_bytes();
+  publish();
+}
+
+// ---------------------------------------------------------------- any thread
+
+void Timeline::attach(core::ConnId conn, std::shared_ptr<net::FramedConnection> connection) {
+  std::lock_guard lock(conns_mu_);
+  conns_[conn] = std::move(connection);
+}
+
+void Timeline::post_message(core::ConnId conn, core::ProposerMessage msg) {
+  asio::post(strand_, [self = shared_from_this(), conn, m = std::move(msg)]() mutable {
+    self->handle(conn, std::move(m));
+  });
+}
+
+void Timeline::post_disconnected(core::ConnId conn) {
+  asio::post(strand_, [self = shared_from_this(), conn] {
+    {
+      std::lock_guard lock(self->conns_mu_);
+      self->conns_.erase(conn);
+    }
+    // Flush on disconnect (Neon lesson §7.4): the next vote reports durable WAL only.
+    self->submit(self->acceptor_->on_disconnected(conn));
+    self->publish();
+  });
+}
+
+TimelineStatus Timeline::status() const {
+  TimelineStatus s;
+  {
+    std::lock_guard lock(status_mu_);
+    s = status_;
+  }
+  std::lock_guard lock(conns_mu_);
+  for (const auto& [id, c] : conns_) s.conns.push_back({id, c->remote_address()});
+  return s;
+}
+
+// ---------------------------------------------------------------- strand
+
+void Timeline::handle(core::ConnId conn, core::ProposerMessage msg) {
+  if (const auto* a = std::get_if<core::AppendRequest>(&msg);
+      a && !a->wal.empty() && std::chrono::steady_clock::now() < no_space_until_) {
+    core::Actions out;
+    out.push_back(no_space_refusal(conn, acceptor_->term()));
+    submit(std::move(out));
+    return;
+  }
+  submit(acceptor_->on_message(conn, msg));
+  publish();
+}
+
+void Timeline::submit(core::Actions actions) {
+  if (actions.empty()) return;
+  io_thread_.push(IoJob{shared_from_this(), epoch_, acceptor_->truncation_count(),
+                        std::move(actions), nullptr});
+}
+
+void Timeline::publish() {
+  const core::Acceptor& a = *acceptor_;
+  std::lock_guard lock(status_mu_);
+  status_.term = a.term();
+  status_.term_history = a.term_history();
+  status_.flush_lsn = a.flush_lsn();
+  status_.write_lsn = a.write_lsn();
+  status_.commit_lsn = a.commit_lsn();
+  status_.truncate_lsn = a.control().truncate_lsn;
+  status_.timeline_start_lsn = a.control().timeline_start_lsn;
+  status_.term_start_lsn =
+      a.term_history().empty() ? core::Lsn{} : a.term_history().entries().back().lsn;
+  status_.corrupt = a.control().corrupt;
+  status_.no_space = std::chrono::steady_clock::now() < no_space_until_;
+  status_.elected_conn = a.elected_conn();
+}
+
+void Timeline::on_synced(std::uint64_t epoch, std::uint64_t truncations, core::Lsn upto) {
+  // A truncation issued after the synced job may have cut below `upto`
+  // (Acceptor::on_wal_synced contract), and a disk-full rebuild starts a new
+  // epoch: such acks are dropped; later syncs report the new end.
+  if (epoch != epoch_ || truncations != acceptor_->truncation_count()) return;
+  submit(acceptor_->on_wal_synced(upto));
+  publish();
+}
+
+void Timeline::on_no_space(std::uint64_t epoch, core::ControlState stored, core::Lsn end) {
+  if (epoch != epoch_) return;
+  ++epoch_;
+  no_space_until_ = std::chrono::steady_clock::now() + kNoSpaceRetry;
+  // The acceptor counted writes that never reached the disk: start it again from
+  // what is durable, exactly as after a restart.
+  acceptor_ = std::make_unique<core::Acceptor>(node_, std::move(stored), end);
+  // Connections lost replies with the skipped jobs: tell them why and close them.
+  core::Actions out;
+  {
+    std::lock_guard lock(conns_mu_);
+    for (const auto& [id, c] : conns_) {
+      out.push_back(no_space_refusal(id, acceptor_->term()));
+    }
+  }
+  submit(std::move(out));
+  publish();
+}
+
+// ---------------------------------------------------------------- I/O thread
+
+bool Timeline::io_dirty() const { return store_.write_lsn() != store_.flush_lsn(); }
+
+bool Timeline::io_execute(IoJob& job) {
+  if (failed_epoch_ && *failed_epoch_ == job.epoch) return false;  // skipped after ENOSPC
+  last_epoch_ = job.epoch;
+  last_truncations_ = job.truncations;
+  bool sync_now = false;
+  for (auto& action : job.actions) {
+    if (auto* p = std::get_if<core::PersistControl>(&action)) {
+      control_store_.put(p->state);  // synced (sync=true) before the next action and any reply
+      stored_ = p->state;
+    } else if (auto* w = std::get_if<core::WriteWal>(&action)) {
+      bool was_clean = !io_dirty();
+      auto st = store_.write(w->begin, w->bytes);
+      if (!st) {
+        WQ_ASSERT(st.error().code == base::ErrorCode::kNoSpace,
+                  "timeline {}: WAL write at {} failed: {}", key_.to_string(), w->begin,
+                  st.error().message);
+        io_no_space(job.epoch, w->begin, st.error().message);
+        return false;
+      }
+      metrics_.wal_bytes_appended.fetch_add(w->bytes.size(), std::memory_order_relaxed);
+      if (was_clean) io_unsynced_since_ = std::chrono::steady_clock::now();
+      std::uint64_t seg = store_.options().seg_size;
+      core::Lsn end = w->begin + w->bytes.size();
+      // Completing a segment always syncs it (Neon #9688: no ack waits for a timer).
+      if (w->begin.value() / seg != end.value() / seg) sync_now = true;
+    } else if (auto* s = std::get_if<core::SyncWal>(&action)) {
+      (void)s;
+      io_sync();  // the acceptor's next action (a vote reply) reports this as durable
+    } else if (auto* t = std::get_if<core::TruncateWal>(&action)) {
+      // truncate() is durable on return; no ack is posted here: the acceptor's
+      // write end is now `at`, below what an ack for earlier writes would name.
+      auto st = store_.truncate(t->at);
+      if (!st) {
+        io_no_space(job.epoch, t->at, st.error().message);
+        return false;
+      }
+      synced_upto_ = store_.flush_lsn();
+    } else if (auto* r = std::get_if<core::ServeRead>(&action)) {
+      auto bytes = io_read_records(r->from, r->to_lsn);
+      if (!bytes) {
+        spdlog::warn("event=read_failed timeline={} from={} to={} error=\"{}\"", key_.to_string(),
+                     r->from, r->to_lsn, bytes.error().message);
+        io_send(r->to, core::Refused{r->term, core::RefuseReason::kNotServing,
+                                     bytes.error().message});
+      } else {
+        io_send(r->to, core::ReadWalResponse{r->term, r->from, std::move(*bytes)});
+      }
+    } else if (auto* f = std::get_if<core::ServePeerFetch>(&action)) {
+      auto bytes = io_read_records(f->from, f->to_lsn);
+      if (!bytes) {
+        spdlog::warn("event=read_failed timeline={} from={} to={} error=\"{}\"", key_.to_string(),
+                     f->from, f->to_lsn, bytes.error().message);
+        io_send(f->to, core::Refused{f->term, core::RefuseReason::kNotServing,
+                                     bytes.error().message});
+      } else {
+        io_send(f->to, core::PeerFetchResponse{f->term, f->commit_lsn, f->term_history, f->from,
+                                               std::move(*bytes)});
+      }
+    } else if (auto* m = std::get_if<core::Send>(&action)) {
+      io_send(m->to, std::move(m->msg));
+    }
+  }
+  return sync_now;
+}
+
+void Timeline::io_sync() {
+  if (!io_dirty()) return;
+  auto t0 = std::chrono::steady_clock::now();
+  store_.sync();  // a failed fdatasync ends the process inside (never retried)
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  metrics_.fsyncs.fetch_add(1, std::memory_order_relaxed);
+  metrics_.fsync_seconds.observe(seconds);
+  core::Lsn upto = store_.flush_lsn();
+  if (upto > synced_upto_) metrics_.sync_batch_bytes.observe(static_cast<double>(upto - synced_upto_));
+  synced_upto_ = upto;
+  asio::post(strand_, [self = shared_from_this(), e = last_epoch_, t = last_truncations_, upto] {
+    self->on_synced(e, t, upto);
+  });
+}
+
+void Timeline::io_no_space(std::uint64_t epoch, core::Lsn at, const std::string& detail) {
+  metrics_.count_refusal(core::RefuseReason::kNoSpace);
+  spdlog::error(
+      "event=disk_full timeline={} lsn={} error=\"{}\": WAL appends refused (Refused no space) "
+      "until space is freed; reads and control state keep working",
+      key_.to_string(), at, detail);
+  failed_epoch_ = epoch;
+  store_.sync();  // what was written before is the durable end the acceptor restarts from
+  synced_upto_ = store_.flush_lsn();
+  asio::post(strand_, [self = shared_from_this(), epoch, stored = stored_,
+                       end = store_.write_lsn()]() mutable {
+    self->on_no_space(epoch, std::move(stored), end);
+  });
+}
+
+void Timeline::io_send(core::ConnId to, core::AcceptorMessage msg) {
+  std::shared_ptr<net::FramedConnection> conn;
+  {
+    std::lock_guard lock(conns_mu_);
+    auto it = conns_.find(to);
+    if (it != conns_.end()) conn = it->second;
+  }
+  if (const auto* r = std::get_if<core::Refused>(&msg)) {
+    metrics_.count_refusal(r->reason);
+    spdlog::info("event=refused timeline={} conn={} reason=\"{}\" detail=\"{}\"", key_.to_string(),
+                 to, core::refuse_reason_name(r->reason), r->detail);
+  }
+  if (!conn) return;  // closed meanwhile: dropped, like a lost packet
+  bool final_refusal = false;
+  std::string why;
+  if (const auto* r = std::get_if<core::Refused>(&msg)) {
+    if (r->reason == core::RefuseReason::kWrongTimeline || r->reason == core::RefuseReason::kNoSpace ||
+        r->reason == core::RefuseReason::kCorrupt) {
+      final_refusal = true;
+      why = fmt::format("refused: {}: {}", core::refuse_reason_name(r->reason), r->detail);
+    }
+  }
+  conn->send(codec::encode(msg));
+  if (final_refusal) conn->close_after_flush(why);
+}
+
+base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from, core::Lsn to_lsn) {
+  wal::DecoderOptions opts;
+  opts.seg_size = store_.options().seg_size;
+  wal::StreamDecoder dec(from, opts);
+  std::vector<std::uint8_t> buf;
+  core::Lsn best;   // highest record end ≤ to_lsn within kReadBytesMax
+  core::Lsn first;  // first record end
+  core::Lsn limit = store_.flush_lsn();
+  while (from + buf.size() < limit) {
+    std::uint64_t want = std::min<std::uint64_t>(kReadChunkBytes, limit - (from + buf.size()));
+    std::size_t old = buf.size();
+    buf.resize(old + want);
+    auto n = store_.read(from + old, std::span<std::uint8_t>(buf.data() + old, want));
+    if (!n) return base::Unexpected{n.error()};
+    buf.resize(old + *n);
+    if (*n == 0) break;
+    dec.feed(std::span<const std::uint8_t>(buf.data() + old, *n));
+    bool stop = false;
+    for (;;) {
+      auto step = dec.next();
+      if (auto* rec = std::get_if<wal::DecodedRecord>(&step)) {
+        if (!first.is_valid()) first = rec->end_lsn;
+        if (rec->end_lsn <= to_lsn && rec->end_lsn - from <= kReadBytesMax) {
+          best = rec->end_lsn;
+        } else {
+          stop = true;
+          break;
+        }
+      } else if (std::holds_alternative<wal::NeedMore>(step)) {
+        break;
+      } else {
+        stop = true;
+        break;
+      }
+    }
+    if (stop) break;
+  }
+  core::Lsn end = best.is_valid() ? best : first;
+  if (!end.is_valid() || end <= from || end - from > buf.size()) {
+    return base::Unexpected{base::ErrorCode::kNotFound,
+                            fmt::format("no whole WAL record at {} below {}", from, limit)};
+  }
+  buf.resize(end - from);
+  return buf;
+}
+
+void Timeline::io_housekeeping() {
+  if (retention_bytes_ > 0 && stored_.commit_lsn.value() > retention_bytes_) {
+    auto st = store_.remove_segments_below(stored_.commit_lsn - retention_bytes_);
+    if (!st) {
+      spdlog::warn("event=wal_removal_failed timeline={} error=\"{}\"", key_.to_string(),
+                   st.error().message);
+    }
+  }
+  std::uint64_t usage = store_.disk_usage_bytes();
+  std::lock_guard lock(status_mu_);
+  status_.disk_bytes = usage;
+}
+
+}  // namespace wq::safekeeper
