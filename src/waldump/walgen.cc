@@ -4,12 +4,14 @@
 // the encoder offers: generic-WAL deltas on real 8 KiB heap-like pages, FPIs
 // with holes, FPW_CHANGE, commits, online checkpoints, large records crossing
 // pages and segment boundaries, records ending exactly at a page boundary (or
-// in its last 1..7 bytes) and one XLOG_SWITCH. Segments are full-size files,
+// in its last 1..7 bytes), one XLOG_SWITCH, and records using the rarer
+// RecordBuilder features (origin, top-level xid, WILL_INIT, images without
+// APPLY or without a hole, an lz4-flagged stored image, commit with xinfo). Segments are full-size files,
 // zero-padded after the last record. Deterministic: no clock, no randomness.
 //
 // Prints one line: records=N start=X/Y end=X/Y segments=K first_segment=NAME
 // page_end_records=N segment_crossing_records=N fpi_records=N generic_records=N
-// total_bytes=N (sum of xl_tot_len).
+// large_records=N exotic_records=N total_bytes=N (sum of xl_tot_len).
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -131,6 +133,7 @@ struct Counters {
   std::uint64_t fpi = 0;
   std::uint64_t generic = 0;
   std::uint64_t large = 0;
+  std::uint64_t exotic = 0;
 };
 
 class Generator {
@@ -176,6 +179,7 @@ class Generator {
       if (step % 101 == 0) { end_at_page_boundary(3); continue; }
       if (step % 503 == 0) { large_noop(20000 + static_cast<std::uint32_t>(step % 1000)); continue; }
       if (step % 1500 == 0) { checkpoint(); continue; }
+      if (step % 311 == 0) { exotic(step); continue; }
       if (step % 2000 == 0) append(wal::make_fpw_change_record(step % 4000 == 0));
       page_work(step);
       if (step % 64 == 0 && !flush()) return false;
@@ -189,7 +193,7 @@ class Generator {
   void report() const {
     std::printf("records=%llu start=%s end=%s segments=%d first_segment=%s page_end_records=%llu "
                 "segment_crossing_records=%llu fpi_records=%llu generic_records=%llu "
-                "large_records=%llu total_bytes=%llu\n",
+                "large_records=%llu exotic_records=%llu total_bytes=%llu\n",
                 static_cast<unsigned long long>(c_.records), start_.to_string().c_str(),
                 end_.to_string().c_str(), out_.segments(),
                 wal::segment_file_name(1, 1, seg_size_).c_str(),
@@ -198,6 +202,7 @@ class Generator {
                 static_cast<unsigned long long>(c_.fpi),
                 static_cast<unsigned long long>(c_.generic),
                 static_cast<unsigned long long>(c_.large),
+                static_cast<unsigned long long>(c_.exotic),
                 static_cast<unsigned long long>(c_.total_bytes));
   }
 
@@ -255,6 +260,42 @@ class Generator {
     wal::RecordBuilder b(wal::RM_XLOG_ID, wal::XLOG_NOOP);
     b.set_main_data(data);
     append(b);
+  }
+
+  // The RecordBuilder features PG writes rarely, on an XLOG_NOOP (whose desc
+  // reads no main data): origin, top-level xid, a WILL_INIT block with data, a
+  // consistency-check image (no BKPIMAGE_APPLY) kept with its data, an image of
+  // a non-standard page (no hole), and an lz4-flagged stored image with a hole;
+  // plus a commit with xinfo (DBINFO) and an FPI of a non-standard page.
+  void exotic(std::uint64_t step) {
+    const std::uint32_t xid = next_xid_++;
+    Page page;
+    init_page(page, 99);
+    add_tuple(page, static_cast<std::uint32_t>(step), 120);
+    std::vector<std::uint8_t> data(40, static_cast<std::uint8_t>(step));
+    std::vector<std::uint8_t> stored(900);
+    for (std::size_t i = 0; i < stored.size(); ++i) stored[i] = static_cast<std::uint8_t>(i * 5 + step);
+    wal::RecordBuilder b(wal::RM_XLOG_ID, wal::XLOG_NOOP);
+    b.set_xid(xid).set_origin(static_cast<std::uint16_t>(1 + step % 7)).set_toplevel_xid(xid - 1);
+    b.add_block(0, kRel, wal::MAIN_FORKNUM, 1000 + static_cast<std::uint32_t>(step % 50), data,
+                /*will_init=*/true);
+    b.add_block(1, kRel, wal::VISIBILITYMAP_FORKNUM, 3, data);
+    b.add_image(page, /*standard=*/true, /*apply=*/false, /*keep_data=*/true);
+    b.add_block(2, kRel2, wal::MAIN_FORKNUM, 7);
+    b.add_image(page, /*standard=*/false);
+    b.add_block(3, kRel2, wal::INIT_FORKNUM, 0);
+    b.add_stored_image(stored, /*hole_offset=*/100, /*hole_length=*/4000,
+                       wal::BKPIMAGE_HAS_HOLE | wal::BKPIMAGE_APPLY | wal::BKPIMAGE_COMPRESS_LZ4);
+    append(b);
+    ++c_.exotic;
+    std::uint8_t dbinfo[8];
+    wal::store_u32(dbinfo, 5);                          // dbId
+    wal::store_u32(dbinfo + 4, wal::kDefaultTablespace);  // tsId
+    append(wal::make_commit_record(xid, 817000000000000 + static_cast<std::int64_t>(step),
+                                   wal::XACT_XINFO_HAS_DBINFO, dbinfo));
+    append(wal::make_fpi_record(kRel, wal::MAIN_FORKNUM, 2000 + static_cast<std::uint32_t>(step % 9),
+                                page, /*standard=*/false));
+    ++c_.fpi;
   }
 
   void large_noop(std::uint32_t len) {

@@ -52,7 +52,7 @@ def parse_pg_waldump_b(text):
             records.append({
                 "lsn": m.group("lsn"), "prev": m.group("prev"), "rmgr": m.group("rmgr"),
                 "tot": int(m.group("tot")), "rec": int(m.group("rec")), "xid": int(m.group("xid")),
-                "blocks": [],
+                "desc": m.group("desc"), "blocks": [],
             })
         elif line.startswith("\tblkref #"):
             m = BLOCK_RE.match(line)
@@ -188,9 +188,12 @@ def main(argv):
         holes = [b for b in fpis if b["hole_length"] > 0]
         lz4 = [b for b in fpis if b["compression"] == "lz4"]
         rmgrs = sorted({r["rmgr"] for r in pg_records})
+        checkpoints = sum(1 for r in pg_records
+                          if r["rmgr"] == "XLOG" and r["desc"].startswith("CHECKPOINT_ONLINE"))
         print(f"compared {len(pg_records)} records ({len(our_records)} ours) over "
               f"{len(segments)} segments; {len(blocks)} block refs, {len(fpis)} FPIs, "
-              f"{len(holes)} with holes, {len(lz4)} lz4-compressed; rmgrs: {', '.join(rmgrs)}")
+              f"{len(holes)} with holes, {len(lz4)} lz4-compressed, {checkpoints} online "
+              f"checkpoints; rmgrs: {', '.join(rmgrs)}")
         print(f"decode time: pg_waldump -b {pg_s:.2f}s, walquorum-waldump --json {ours_s:.2f}s")
         if mismatches:
             for m in mismatches:
@@ -238,6 +241,8 @@ def main(argv):
             return fail(f"only {len(pg_records)} records compared, need {MIN_RECORDS}")
         if len(segments) < MIN_SEGMENTS:
             return fail(f"records span only {len(segments)} segments, need {MIN_SEGMENTS}")
+        if checkpoints < 3:
+            return fail(f"only {checkpoints} online checkpoints; need several so first-touch FPIs recur")
         if not holes or not lz4:
             return fail(f"need FPIs with holes ({len(holes)}) and lz4 images ({len(lz4)})")
     print(f"PASS: 0 mismatches on {len(pg_records)} records, {len(segments)} segments, "

@@ -14,6 +14,7 @@ segment size is detected from the first segment (1 MiB segments too).
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -144,6 +145,47 @@ def main(argv):
         check(r.returncode == 0 and 0 < k < n, f"directory skips .partial: exit 0, {k} of {n} records")
         r = run([waldump, "--json", d, os.path.join(d, names[2] + ".partial")])
         check(r.returncode == 0 and r.stdout.count("\n") == n, "a named .partial file is read")
+
+        # Timelines: only the chosen timeline's segments are read.
+        r = run([waldump, "--timeline", "2", good])
+        check(r.returncode == 2 and one_error_line(r) and "timeline 2" in r.stderr,
+              f"--timeline 2 with only timeline 1 segments: exit 2: {r.stderr.strip()!r}")
+        r = run([waldump, "--timeline", "1", "--stats", good])
+        check(r.returncode == 0, "--timeline 1: exit 0")
+
+        # Files with segment names but no WAL in them.
+        junk = os.path.join(tmp, "junk")
+        os.makedirs(junk)
+        with open(os.path.join(junk, "000000010000000000000001"), "wb") as f:
+            junk_rng = random.Random(1)
+            f.write(bytes(junk_rng.getrandbits(8) for _ in range(65536)))
+        r = run([waldump, junk])
+        check(r.returncode == 2 and one_error_line(r), f"garbage segment: exit 2: {r.stderr.strip()!r}")
+        open(os.path.join(junk, "000000010000000000000001"), "wb").close()
+        r = run([waldump, junk])
+        check(r.returncode == 2 and one_error_line(r), f"empty segment: exit 2: {r.stderr.strip()!r}")
+
+        # Random damage (deterministic seed): never a crash, always exit 0 or 2
+        # with a final line naming what happened.
+        rng = random.Random(20261125)
+        seg2 = os.path.join(good, names[1])
+        crashes = []
+        for i in range(80):
+            with open(seg2, "r+b") as f:
+                offset = rng.randrange(0, 400000) if i % 2 else rng.randrange(0, seg)
+                length = rng.randrange(1, 64)
+                f.seek(offset)
+                saved = f.read(length)
+                f.seek(offset)
+                f.write(bytes(rng.getrandbits(8) for _ in range(length)))
+            r = run([waldump, "--stats", good])
+            last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+            if r.returncode not in (0, 2) or "ASSERTION" in r.stderr or not last:
+                crashes.append(f"offset {offset} length {length}: exit {r.returncode}: {r.stderr[-300:]!r}")
+            with open(seg2, "r+b") as f:
+                f.seek(offset)
+                f.write(saved)
+        check(not crashes, f"80 random corruptions: exit 0 or 2, never a crash {crashes[:3]}")
 
         # 1 MiB segments: size detected from the long page header.
         small = os.path.join(tmp, "small")

@@ -56,7 +56,7 @@ def main(argv):
         n = int(info["records"])
         start, end = info["start"], info["end"]
         for key in ("page_end_records", "segment_crossing_records", "fpi_records",
-                    "generic_records", "large_records"):
+                    "generic_records", "large_records", "exotic_records"):
             if int(info[key]) == 0:
                 return fail(f"walgen wrote no {key}")
 
