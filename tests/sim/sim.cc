@@ -109,7 +109,8 @@ constexpr int kTraceRing = 256;
 enum class Ev : std::uint8_t {
   kToAcceptor,    // deliver a proposer message (x = conn)
   kToProposer,    // deliver an acceptor message
-  kConnBreak,     // the connection is noticed broken by both ends
+  kConnBreak,     // the proposer's end notices the connection is gone
+  kAcceptorClose, // the acceptor's end reads EOF (after the bytes still in flight)
   kConnect,       // proposer slot x tries to connect to acceptor y
   kTick,          // proposer slot x
   kPropose,       // proposer slot x proposes a batch
@@ -147,7 +148,8 @@ struct Conn {
   int p = 0;
   int a = 0;
   std::uint64_t a_incarnation = 0;
-  bool open = true;
+  bool open = true;    // the proposer's end
+  bool a_open = true;  // the acceptor's end: it may still read bytes sent before the proposer closed
   bool dead[2] = {false, false};
   bool break_scheduled = false;
   std::uint64_t last_t[2] = {0, 0};
@@ -323,8 +325,9 @@ struct Sim::Impl {
   // dir 0: proposer → acceptor, 1: acceptor → proposer.
   void send(core::ConnId cid, int dir, Wire w) {
     auto it = conns.find(cid);
-    if (it == conns.end() || !it->second.open) return;
+    if (it == conns.end()) return;
     Conn& c = it->second;
+    if (!c.open || (dir == 1 && !c.a_open)) return;
     if (c.dead[dir]) return;
     if (blocked(c.p, c.a, dir) || (fault_phase && mix.drop > 0 && prng.chance(mix.drop))) {
       // TCP: a lost segment means nothing after it arrives either; the ends notice later.
@@ -350,19 +353,42 @@ struct Sim::Impl {
   void on_conn_break(core::ConnId cid) {
     auto it = conns.find(cid);
     if (it == conns.end() || !it->second.open) return;
-    Conn c = it->second;
-    it->second.open = false;
-    conns.erase(it);
-    trace("conn {} (p{} a{}) closed", cid, c.p, c.a);
-    ProposerNode& pn = prop[static_cast<std::size_t>(c.p)];
-    if (pn.alive && pn.link[static_cast<std::size_t>(c.a)] == cid) {
-      pn.link[static_cast<std::size_t>(c.a)] = 0;
-      handle_proposer_output(c.p, pn.p->on_disconnected(acc[static_cast<std::size_t>(c.a)].id));
-      schedule_connect(c.p, c.a);
+    Conn& c = it->second;
+    c.open = false;
+    const int p = c.p;
+    const int a = c.a;
+    trace("conn {} (p{} a{}) closed at the proposer", cid, p, a);
+    // The acceptor's end reads what was sent before the close, then EOF: a new
+    // connection of the same proposer can overtake the old one's last messages.
+    if (c.a_open) {
+      if (c.dead[0] || c.last_t[0] <= now) {
+        close_acceptor_end(cid);
+      } else {
+        at(c.last_t[0], Ev::kAcceptorClose, 0, 0, cid);
+      }
+    } else {
+      conns.erase(cid);
     }
-    AcceptorNode& an = acc[static_cast<std::size_t>(c.a)];
-    if (an.up && an.acc && an.incarnation == c.a_incarnation) {
-      execute(c.a, an.acc->on_disconnected(cid));
+    ProposerNode& pn = prop[static_cast<std::size_t>(p)];
+    if (pn.alive && pn.link[static_cast<std::size_t>(a)] == cid) {
+      pn.link[static_cast<std::size_t>(a)] = 0;
+      handle_proposer_output(p, pn.p->on_disconnected(acc[static_cast<std::size_t>(a)].id));
+      schedule_connect(p, a);
+    }
+  }
+
+  void close_acceptor_end(core::ConnId cid) {
+    auto it = conns.find(cid);
+    if (it == conns.end() || !it->second.a_open) return;
+    Conn& c = it->second;
+    c.a_open = false;
+    const int a = c.a;
+    const std::uint64_t inc = c.a_incarnation;
+    if (!c.open) conns.erase(it);
+    AcceptorNode& an = acc[static_cast<std::size_t>(a)];
+    if (an.up && an.acc && an.incarnation == inc) {
+      trace("conn {} closed at a{}", cid, a);
+      execute(a, an.acc->on_disconnected(cid));
     }
   }
 
@@ -400,7 +426,7 @@ struct Sim::Impl {
 
   void deliver_to_acceptor(const Event& e) {
     auto it = conns.find(e.gen);
-    if (it == conns.end() || !it->second.open || it->second.dead[0]) return;
+    if (it == conns.end() || !it->second.a_open || it->second.dead[0]) return;
     Conn& c = it->second;
     AcceptorNode& an = acc[static_cast<std::size_t>(c.a)];
     if (!an.up || an.incarnation != c.a_incarnation) return;
@@ -611,7 +637,7 @@ struct Sim::Impl {
 
   void send_from_acceptor(int a, core::ConnId to, const core::AcceptorMessage& m) {
     auto it = conns.find(to);
-    if (it == conns.end() || !it->second.open) return;
+    if (it == conns.end() || !it->second.a_open || !it->second.open) return;
     if (it->second.a != a) return;
     trace("a{} -> conn {}: {}", a, to, describe(m));
     Wire w = to_wire(m);
@@ -648,8 +674,14 @@ struct Sim::Impl {
     an.hist_ok = std::min(an.hist_ok, an.disk.written_end());
     an.c_ok = std::min(an.c_ok, an.disk.written_end());
     while (!an.bounds.empty() && an.bounds.back() > an.disk.written_end()) an.bounds.pop_back();
-    for (auto& [id, c] : conns)
-      if (c.a == a && c.open) kill_conn(c, prng.range(1, 300));
+    std::vector<core::ConnId> gone;
+    for (auto& [id, c] : conns) {
+      if (c.a != a || !c.a_open) continue;
+      c.a_open = false;  // the process is gone: no EOF handling
+      if (c.open) kill_conn(c, prng.range(1, 300));
+      else gone.push_back(id);
+    }
+    for (auto id : gone) conns.erase(id);
     if (cfg.swarm) at(now + prng.range(10, mix.restart_ms_max), Ev::kRestart, a, 0, an.incarnation);
   }
 
@@ -1186,8 +1218,20 @@ struct Sim::Impl {
         auto it = conns.begin();
         std::advance(it, static_cast<std::ptrdiff_t>(prng.below(conns.size())));
         count(FaultKind::kConnReset);
-        trace("reset conn {}", it->first);
-        kill_conn(it->second, prng.range(0, 50));
+        if (prng.chance(0.5)) {
+          // The proposer closes (FIN): its unread replies are lost, its requests
+          // already sent still reach the acceptor.
+          trace("proposer closes conn {}", it->first);
+          Conn& c = it->second;
+          c.dead[1] = true;
+          if (!c.break_scheduled) {
+            c.break_scheduled = true;
+            at(now + prng.range(0, 50), Ev::kConnBreak, 0, 0, c.id);
+          }
+        } else {
+          trace("reset conn {}", it->first);
+          kill_conn(it->second, prng.range(0, 50));
+        }
       } else if (k == 1) {
         int a = static_cast<int>(prng.below(acc.size()));
         int p = prng.chance(0.5) ? -1 : static_cast<int>(prng.below(prop.size()));
@@ -1290,6 +1334,7 @@ struct Sim::Impl {
       case Ev::kToAcceptor: deliver_to_acceptor(e); break;
       case Ev::kToProposer: deliver_to_proposer(e); break;
       case Ev::kConnBreak: on_conn_break(e.gen); break;
+      case Ev::kAcceptorClose: close_acceptor_end(e.gen); break;
       case Ev::kConnect: on_connect(e.x, e.y, e.gen); break;
       case Ev::kTick: {
         ProposerNode& pn = prop[static_cast<std::size_t>(e.x)];
