@@ -215,7 +215,13 @@ Actions Acceptor::on_proposer_elected(ConnId conn, const ProposerElected& msg) {
     }
   }
 #ifdef WQ_CANARY_TRUNCATE_BELOW_COMMIT
-  point = msg.start_streaming_at;  // trusts the proposer's point, unchecked
+  // Cuts at the START of the common term instead of where the histories diverge,
+  // with neither the cross-check nor the >= commit_lsn guard.
+  if (common) {
+    for (const TermSwitch& e : own.entries()) {
+      if (e.term == common->term) point = e.lsn;
+    }
+  }
   if (write_lsn_.is_valid()) point = std::min(point, write_lsn_);
 #else
   if (point != msg.start_streaming_at) {
