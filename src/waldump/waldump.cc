@@ -127,6 +127,9 @@ class Dumper {
     wal::DecoderOptions dopt;
     dopt.seg_size = seg_size;
     dopt.start_is_page_aligned = true;
+    // PG15 itself has no record size limit and pg_waldump none either; take
+    // PG16's cap. The decoder's buffer grows only with bytes actually fed.
+    dopt.max_record_bytes = 1020u << 20;
     dopt.file_tli = set_.tli;
     wal::StreamDecoder dec(feed_from, dopt);
 

@@ -137,7 +137,19 @@ wal_bench_out=""
 if [ -x "$build/tests/bench/wal/wal-bench" ]; then
   log "wal-bench --crc; wal-bench --decode"
   wal_bench_out+="\$ wal-bench --crc"$'\n'"$("$build/tests/bench/wal/wal-bench" --crc 2>&1 || true)"$'\n'
-  wal_bench_out+="\$ wal-bench --decode"$'\n'"$("$build/tests/bench/wal/wal-bench" --decode 2>&1 || true)"$'\n'
+  # The segments holding [START_LSN, END_LSN), in order.
+  mapfile -t segs < <(python3 - "$WAL_DIR" "$END_LSN" "$SEG_SIZE" <<'PY'
+import os, re, sys
+d, end, seg = sys.argv[1], sys.argv[2], int(sys.argv[3])
+hi, lo = end.split("/")
+last = ((int(hi, 16) << 32 | int(lo, 16)) - 1) // seg
+per = 0x100000000 // seg
+for n in sorted(os.listdir(d)):
+    if re.fullmatch(r"[0-9A-F]{24}", n) and int(n[8:16], 16) * per + int(n[16:], 16) <= last:
+        print(os.path.join(d, n))
+PY
+)
+  wal_bench_out+="\$ wal-bench --decode <the ${#segs[@]} segments above>"$'\n'"$("$build/tests/bench/wal/wal-bench" --decode "${segs[@]}" 2>&1 || true)"$'\n'
 fi
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
