@@ -349,7 +349,7 @@ def run_workload(cluster, scale, clients, transactions, lz4, progress):
     cluster.pgbench(["-i", "-s", str(scale), "-q"], progress=progress)
     bench = ["-c", str(clients), "-j", str(min(clients, 2)), "-t", str(transactions), "-n"]
     if progress:
-        bench += ["-P", "2"]
+        bench += ["-P", "1"]
     log(f"pgbench {' '.join(bench)}")
     cluster.pgbench(bench, progress=progress)
     cluster.psql("CHECKPOINT")
