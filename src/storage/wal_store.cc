@@ -249,7 +249,7 @@ void WalStore::sync_dirty_files() {
 }
 
 void WalStore::sync() {
-  WQ_ASSERT(ready_, "WalStore::sync before find_end_of_wal in {}", dir_);
+  if (!ready_) return;  // nothing can have been written (e.g. a store found corrupt)
   sync_dirty_files();
   std::uint64_t current = segno_of(write_lsn_);
   // A map walk without system calls: cheap next to the fdatasyncs, and it also
@@ -413,7 +413,12 @@ base::Result<int> WalStore::read_fd(std::uint64_t segno) {
 }
 
 base::Result<std::size_t> WalStore::read(Lsn from, std::span<std::uint8_t> out) {
-  WQ_ASSERT(ready_, "WalStore::read before find_end_of_wal in {}", dir_);
+  if (!ready_) {
+    return Unexpected{ErrorCode::kCorrupt,
+                      fmt::format("WAL in {} is not readable: its end is unknown (no successful "
+                                  "restart scan)",
+                                  dir_)};
+  }
   if (segments_.empty() || from < first_lsn_) {
     return Unexpected{ErrorCode::kNotFound,
                       fmt::format("WAL at {} is not stored in {} (it starts at {})", from, dir_,

@@ -103,6 +103,7 @@ class WalStore {
   base::Status write(Lsn begin, std::span<const std::uint8_t> bytes);
 
   // Makes every byte written so far durable; flush_lsn() == write_lsn() after.
+  // A no-op on a store that is not ready() (nothing can have been written).
   void sync();
 
   // Durably cuts the WAL at `at` (a record boundary, first_lsn() <= at <=
@@ -120,7 +121,8 @@ class WalStore {
 
   // Copies WAL bytes [from, min(from + out.size(), write_lsn())) into out and
   // returns how many. Works when appends fail for lack of space. Errors:
-  // kNotFound (below first_lsn(): removed, or before the timeline's start), kIo.
+  // kNotFound (below first_lsn(): removed), kIo, kCorrupt if not ready() (the
+  // restart scan failed or was not run).
   base::Result<std::size_t> read(Lsn from, std::span<std::uint8_t> out);
 
   Lsn write_lsn() const { return write_lsn_; }

@@ -361,6 +361,11 @@ TEST_CASE("wal store: a flipped byte below the commit LSN is kCorrupt naming the
   CHECK(scan.error().message.find(commit.to_string()) != std::string::npos);
   CHECK(scan.error().message.find(wal.record_starts[victim].to_string()) != std::string::npos);
   CHECK_FALSE(store->ready());
+  store->sync();  // harmless: nothing was written
+  std::vector<std::uint8_t> some(100);
+  auto unreadable = store->read(wal.start, some);
+  REQUIRE_FALSE(unreadable.has_value());
+  CHECK(unreadable.error().code == base::ErrorCode::kCorrupt);
   // Above the commit LSN the same damage is just the end of WAL.
   auto lenient = store->find_end_of_wal(wal.start, wal.start);
   REQUIRE(lenient.has_value());
