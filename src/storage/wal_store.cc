@@ -347,8 +347,9 @@ base::Status WalStore::truncate(Lsn at) {
     sync();  // the synthesized headers and the new file name are durable on return
     return base::Ok{};
   }
-  if (at < wal_start_) {
-    // Nothing this store holds lies below `at` as WAL: start over there.
+  if (at < wal_start_ || (at > write_lsn_ && write_lsn_ == wal_start_)) {
+    // Nothing this store holds is WAL below `at` (it starts later, or it holds
+    // headers but no record yet): start over there.
     remove_all_segments();
     if (auto st = start_wal_at(at); !st) return st;
     sync();

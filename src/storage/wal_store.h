@@ -110,8 +110,9 @@ class WalStore {
   // write_lsn()): every byte at and after `at` reads as zero, later segments are
   // gone, the segment holding `at` is again a full-size .partial. If `at` lies
   // below wal_start() (the acceptor joined at a later point than where its new
-  // proposer diverges), every segment is removed and the WAL restarts at `at`
-  // with freshly synthesized headers. Crash-safe:
+  // proposer diverges), or above write_lsn() while the store holds no record
+  // yet (write_lsn() == wal_start()), every segment is removed and the WAL
+  // restarts at `at` with freshly synthesized headers. Crash-safe:
   // the rest of the page holding `at` (and the next page when `at` is at a page
   // end) is zeroed and synced first, so no stale bytes after `at` can ever
   // decode as WAL following the record that ends at `at`. On an empty store,

@@ -469,6 +469,19 @@ TEST_CASE("wal store: WAL starting mid-segment gets a readable first segment") {
   CHECK(scan->end == wal.end);
 }
 
+TEST_CASE("wal store: truncation above a WAL that holds no record yet moves its start") {
+  TempDir tmp;
+  auto store = WalStore::open(tmp.path(), opts());
+  REQUIRE(store.has_value());
+  REQUIRE(store->truncate(Lsn(kSeg + 8192 + 24)).has_value());
+  Lsn later(3 * kSeg + 40);
+  REQUIRE(store->truncate(later).has_value());
+  CHECK(store->wal_start() == later);
+  CHECK(store->write_lsn() == later);
+  CHECK_FALSE(exists(tmp.sub(seg_name(1) + ".partial")));
+  CHECK(exists(tmp.sub(seg_name(3) + ".partial")));
+}
+
 TEST_CASE("wal store: truncation below the WAL start restarts the WAL there") {
   Lsn start(2 * kSeg + 6 * 8192 + 24);
   auto first = make_wal(start, kSeg, 20000);
