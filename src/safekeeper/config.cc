@@ -41,7 +41,8 @@ std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app
     for (char& ch : flag) {
       if (ch == '_') ch = '-';
     }
-    bool on_cli = app.count(flag) > 0;
+    const CLI::Option* opt = app.get_option_no_throw(flag);
+    bool on_cli = opt != nullptr && opt->count() > 0;
     auto want_int = [&](auto& out) -> std::optional<ParseExit> {
       auto v = node.template value<std::int64_t>();
       if (!v || *v < 0) {

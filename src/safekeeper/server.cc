@@ -126,7 +126,9 @@ class Session : public std::enable_shared_from_this<Session> {
     conn_->close(std::move(reason));  // the close logs the reason
   }
 
-  void on_close(const std::string& /*reason*/) {
+  void on_close(const std::string& reason) {
+    // Framing errors are detected (and the connection closed) by net/ itself.
+    if (reason.rfind("bad frame", 0) == 0) server_.metrics().connections_rejected.fetch_add(1);
     state_ = State::kClosed;
     server_.metrics().connections_open.fetch_sub(1);
     if (timeline_) timeline_->post_disconnected(id_);

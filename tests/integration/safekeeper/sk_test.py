@@ -1,0 +1,465 @@
+#!/usr/bin/env python3
+"""Safekeeper integration tests: real walquorum-safekeeper processes on
+127.0.0.1 (ports chosen by the kernel: --listen-* 127.0.0.1:0, read back from
+<data>/wal.port and <data>/http.port), driven by sk_client (the real
+core::Proposer, codec and net). Every server a test starts is stopped by PID in
+a finally block; every wait is a bounded poll with a deadline.
+
+usage: sk_test.py SCENARIO SAFEKEEPER_EXE SK_CLIENT_EXE
+scenarios: basic, kill9, hostile, cli
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+PG_WALDUMP = "/usr/lib/postgresql/15/bin/pg_waldump"
+TENANT = "11" * 16
+SEG = 16 * 1024 * 1024
+STARTED = []  # every Node started by this run
+START = SEG  # sk_client starts brand-new timelines at 0/1000000
+
+
+def lsn(text):
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+def lsn_text(v):
+    return "%X/%X" % (v >> 32, v & 0xFFFFFFFF)
+
+
+def wait_for(what, pred, timeout=30.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+class Node:
+    def __init__(self, exe, root, node_id):
+        self.exe = exe
+        self.id = node_id
+        self.dir = os.path.join(root, "sk%d" % node_id)
+        os.makedirs(self.dir, exist_ok=True)
+        self.log_path = os.path.join(root, "sk%d.log" % node_id)
+        self.proc = None
+        self.wal_port = 0
+        self.http_port = 0
+
+    def start(self):
+        if self not in STARTED:
+            STARTED.append(self)  # stopped by PID at the end, whatever happens
+        # Restarts reuse the first run's WAL port, so a running client finds the node again.
+        for name in ("wal.port", "http.port"):
+            p = os.path.join(self.dir, name)
+            if os.path.exists(p):
+                os.unlink(p)
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [self.exe, "--id", str(self.id), "--data-dir", self.dir,
+             "--listen-wal", "127.0.0.1:%d" % self.wal_port, "--listen-http", "127.0.0.1:0"],
+            stdout=log, stderr=log)
+        log.close()
+        wait_for("sk%d port files" % self.id, lambda: self.alive_or_fail() and
+                 os.path.exists(os.path.join(self.dir, "http.port")), timeout=20)
+        self.wal_port = int(open(os.path.join(self.dir, "wal.port")).read())
+        self.http_port = int(open(os.path.join(self.dir, "http.port")).read())
+
+    def alive_or_fail(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("sk%d exited with %s; log:\n%s" % (self.id, self.proc.returncode, self.log()))
+        return True
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def http(self, path):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+
+    def timeline(self, tl):
+        _, body = self.http("/v1/tenant/%s/timeline/%s" % (TENANT, tl))
+        return json.loads(body)
+
+    def timeline_dir(self, tl):
+        return os.path.join(self.dir, "timelines", TENANT, tl)
+
+    def wal_bytes(self, tl, begin, end):
+        """Bytes [begin, end) from this node's segment files (.partial or complete)."""
+        out = bytearray()
+        pos = begin
+        while pos < end:
+            segno = pos // SEG
+            # PostgreSQL names: TLI, then segno split at 2^32 / SEG segments per "xlogid".
+            name = "%08X%08X%08X" % (1, segno // (0x100000000 // SEG), segno % (0x100000000 // SEG))
+            base = os.path.join(self.timeline_dir(tl), name)
+            path = base if os.path.exists(base) else base + ".partial"
+            n = min(end, (segno + 1) * SEG) - pos
+            with open(path, "rb") as f:
+                f.seek(pos % SEG)
+                out += f.read(n)
+            pos += n
+        return bytes(out)
+
+
+class Client:
+    """sk_client in the background; its stdout lines are parsed as they come."""
+
+    def __init__(self, exe, nodes, tl, *args):
+        sks = ",".join("127.0.0.1:%d" % n.wal_port for n in nodes)
+        self.proc = subprocess.Popen(
+            [exe, "--safekeepers", sks, "--tenant", TENANT, "--timeline", tl] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self.commit = 0
+        self.done = None
+        self.elected_term = None
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            with self.lock:
+                self.lines.append(line)
+                m = re.match(r"commit lsn=(\S+)", line)
+                if m:
+                    self.commit = max(self.commit, lsn(m.group(1)))
+                m = re.match(r"done commit=(\S+)", line)
+                if m:
+                    self.done = lsn(m.group(1))
+                    self.commit = max(self.commit, self.done)
+                m = re.match(r"elected term=(\d+)", line)
+                if m:
+                    self.elected_term = int(m.group(1))
+
+    def wait(self, timeout=120):
+        rc = self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=5)
+        return rc
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def output(self):
+        with self.lock:
+            return "\n".join(self.lines[-20:])
+
+
+def pg_waldump_check(node, tl, end):
+    """pg_waldump reads [0/1000000, end) of the node's segments with no error.
+    pg_waldump does not open .partial names, so the segments are copied under
+    their plain names first."""
+    tmp = tempfile.mkdtemp(prefix="sk_waldump_")
+    try:
+        for f in os.listdir(node.timeline_dir(tl)):
+            if re.fullmatch(r"[0-9A-F]{24}(\.partial)?", f):
+                shutil.copy(os.path.join(node.timeline_dir(tl), f), os.path.join(tmp, f[:24]))
+        r = subprocess.run([PG_WALDUMP, "-p", tmp, "-s", lsn_text(START), "-e", lsn_text(end)],
+                           capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "pg_waldump on sk%d failed (%d): %s" % (node.id, r.returncode, r.stderr[-2000:]))
+        records = r.stdout.count("\n")
+        check(records > 0, "pg_waldump printed no records for sk%d" % node.id)
+        return records
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def new_timeline(n):
+    return ("%02x" % n) * 16
+
+
+def start_cluster(exe, root, count=3):
+    nodes = [Node(exe, root, i + 1) for i in range(count)]
+    for n in nodes:
+        n.start()
+    return nodes
+
+
+def check_status_fields(node, tl):
+    st = node.timeline(tl)
+    for field in ("term", "term_history", "flush_lsn", "commit_lsn", "truncate_lsn", "term_start_lsn",
+                  "connections", "disk_bytes"):
+        check(field in st, "status of sk%d lacks %s: %s" % (node.id, field, st))
+    for field in ("flush_lsn", "commit_lsn", "truncate_lsn", "term_start_lsn"):
+        check(re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", st[field]), "%s is not X/Y: %s" % (field, st[field]))
+    return st
+
+
+# ------------------------------------------------------------------ scenarios
+
+def scenario_basic(exe, client_exe, root):
+    nodes = start_cluster(exe, root)
+    tl = new_timeline(0xB1)
+    c = Client(client_exe, nodes, tl, "--records", "6000", "--record-bytes", "3000", "--timeout-s", "90")
+    try:
+        rc = c.wait()
+        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        c.stop()
+    end = c.done
+    print("committed %s (%d bytes)" % (lsn_text(end), end - START))
+    check(end > 2 * SEG, "expected the run to cross into the second segment")
+    for n in nodes:
+        wait_for("sk%d flush_lsn >= %s" % (n.id, lsn_text(end)),
+                 lambda n=n: lsn(n.timeline(tl)["flush_lsn"]) >= end)
+        st = check_status_fields(n, tl)
+        check(st["term"] >= 1 and st["term_history"], "sk%d has no term: %s" % (n.id, st))
+    ref = nodes[0].wal_bytes(tl, START, end)
+    for n in nodes[1:]:
+        check(n.wal_bytes(tl, START, end) == ref, "committed WAL of sk%d differs from sk1" % n.id)
+    for n in nodes:
+        print("pg_waldump sk%d: %d records" % (n.id, pg_waldump_check(n, tl, end)))
+    _, metrics = nodes[0].http("/metrics")
+    for name in ("walquorum_sk_wal_bytes_appended_total", "walquorum_sk_fsync_seconds_bucket",
+                 "walquorum_sk_sync_batch_bytes_bucket", "walquorum_sk_commit_lsn{",
+                 "walquorum_sk_connections", "walquorum_sk_refusals_total{reason="):
+        check(name in metrics, "/metrics lacks %s" % name)
+    m = re.search(r"^walquorum_sk_wal_bytes_appended_total (\d+)$", metrics, re.M)
+    check(m and int(m.group(1)) >= end - START, "bytes appended too small: %s" % (m and m.group(1)))
+    return nodes
+
+
+def scenario_kill9(exe, client_exe, root):
+    nodes = start_cluster(exe, root)
+    tl = new_timeline(0xC2)
+    c = Client(client_exe, nodes, tl, "--records", "20000", "--record-bytes", "2000", "--timeout-s", "150",
+               "--wait-all")
+    try:
+        wait_for("first commits", lambda: c.commit >= START + 1024 * 1024, timeout=60)
+        nodes[2].kill9()
+        at_kill = c.commit
+        print("killed sk3 (kill -9) at commit %s" % lsn_text(at_kill))
+        wait_for("commits to continue without sk3",
+                 lambda: c.commit >= at_kill + 2 * 1024 * 1024 or (c.proc.poll() is not None and c.done),
+                 timeout=60)
+        check(c.commit > at_kill, "no commit after the kill")
+        print("commit continued to %s with sk3 down" % lsn_text(c.commit))
+        nodes[2].start()
+        print("restarted sk3: %s" % re.findall(r"event=timeline_loaded.*", nodes[2].log())[-1:])
+        rc = c.wait(timeout=180)
+        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        c.stop()
+    end = c.done
+    for n in nodes:
+        wait_for("sk%d to reach %s" % (n.id, lsn_text(end)),
+                 lambda n=n: lsn(n.timeline(tl)["flush_lsn"]) >= end, timeout=60)
+    print("sk3 caught up: flush_lsn %s" % nodes[2].timeline(tl)["flush_lsn"])
+    ref = nodes[0].wal_bytes(tl, START, end)
+    for n in nodes[1:]:
+        check(n.wal_bytes(tl, START, end) == ref, "committed WAL of sk%d differs from sk1" % n.id)
+    print("pg_waldump sk3: %d records" % pg_waldump_check(nodes[2], tl, end))
+    # sk3 votes again: with sk1 down, no proposer can be elected without it.
+    term_before = nodes[2].timeline(tl)["term"]
+    nodes[0].kill9()
+    c2 = Client(client_exe, nodes, tl, "--elect-only", "--proposer-id", "2", "--timeout-s", "30")
+    try:
+        rc = c2.wait(timeout=60)
+        check(rc == 0 and c2.elected_term, "second proposer not elected (%s):\n%s" % (rc, c2.output()))
+    finally:
+        c2.stop()
+    st3 = nodes[2].timeline(tl)
+    check(st3["term"] == c2.elected_term and st3["term"] > term_before,
+          "sk3 did not vote for term %s: %s" % (c2.elected_term, st3))
+    print("sk3 voted again: term %d -> %d" % (term_before, st3["term"]))
+    return nodes
+
+
+def raw_send(port, data, wait_close=True):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(data)
+        if not wait_close:
+            return None
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return "closed"
+        except ConnectionResetError:
+            return "closed"
+        except socket.timeout:
+            return "open"
+    finally:
+        s.close()
+
+
+def scenario_hostile(exe, client_exe, root):
+    nodes = start_cluster(exe, root)
+    tl = new_timeline(0xD3)
+    c = Client(client_exe, nodes, tl, "--records", "500", "--timeout-s", "60")
+    try:
+        rc = c.wait()
+        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        c.stop()
+    n = nodes[0]
+    before = n.timeline(tl)
+    before_bytes = n.wal_bytes(tl, START, lsn(before["flush_lsn"]))
+    port = n.wal_port
+    cases = [
+        ("garbage payload", b"\x00\x10\x00\x00" + os.urandom(4096), "malformed message"),
+        ("an HTTP request on the WAL port", b"GET / HTTP/1.1\r\n\r\n", "frame too large"),
+        ("oversized frame", b"\xff\xff\xff\x7f" + b"x" * 64, "bad frame"),
+        ("zero-length frame", b"\x00\x00\x00\x00", "zero-length frame"),
+        ("truncated capnp", b"\x10\x00\x00\x00" + b"\x00" * 16, "malformed message"),
+    ]
+    for name, data, reason in cases:
+        check(raw_send(port, data) == "closed", "%s: connection not closed" % name)
+        wait_for("log line for %s" % name, lambda reason=reason: reason in n.log(), timeout=10)
+        n.alive_or_fail()
+        print("%s: closed (%s)" % (name, reason))
+    for mode, reason in (("wrong-version", "protocol version"),
+                         ("out-of-order", "out of order"),
+                         ("other-timeline", "on a connection bound to"),
+                         ("wrong-system", "wrong timeline")):
+        r = subprocess.run([client_exe, "--hostile", mode, "--safekeepers", "127.0.0.1:%d" % port,
+                            "--tenant", TENANT, "--timeline", tl], capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0 and "closed" in r.stdout, "%s: %s %s" % (mode, r.returncode, r.stdout))
+        wait_for("log line for %s" % mode, lambda reason=reason: reason in n.log(), timeout=10)
+        n.alive_or_fail()
+        print("%s: closed (%s)" % (mode, reason))
+    # HTTP port: garbage, an oversized request line, unknown paths, bad ids.
+    check(raw_send(n.http_port, b"\x00\x01garbage\r\n\r\n") in ("closed", "open"), "http garbage")
+    raw_send(n.http_port, b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\n\r\n")
+    for path, code in (("/nope", 404), ("/v1/tenant/zz/timeline/zz", 404),
+                       ("/v1/tenant/%s/timeline/%s" % ("ab" * 3, "cd" * 3), 400),
+                       ("/v1/tenant/%s/timeline/%s" % (TENANT, "ee" * 16), 404)):
+        try:
+            status, _ = n.http(path)
+        except urllib.error.HTTPError as e:
+            status = e.code
+        check(status == code, "GET %s: %s, expected %s" % (path, status, code))
+    n.alive_or_fail()
+    after = n.timeline(tl)
+    check(after["flush_lsn"] == before["flush_lsn"] and after["commit_lsn"] == before["commit_lsn"],
+          "WAL moved: %s -> %s" % (before, after))
+    check(n.wal_bytes(tl, START, lsn(before["flush_lsn"])) == before_bytes, "committed WAL changed")
+    _, metrics = n.http("/metrics")
+    m = re.search(r"^walquorum_sk_connections_rejected_total (\d+)$", metrics, re.M)
+    check(m and int(m.group(1)) >= 8, "rejected connections not counted: %s" % (m and m.group(1)))
+    check('walquorum_sk_refusals_total{reason="wrong timeline"} 1' in metrics, "refusal not counted")
+    return nodes
+
+
+def scenario_cli(exe, client_exe, root):
+    def run(*args):
+        return subprocess.run([exe] + list(args), capture_output=True, text=True, timeout=30)
+
+    r = run("--help")
+    check(r.returncode == 0 and "--listen-wal" in r.stdout, "--help: %s" % r.returncode)
+    d = os.path.join(root, "cli")
+    os.makedirs(d)
+    good = ["--id", "1", "--data-dir", d, "--listen-wal", "127.0.0.1:0", "--listen-http", "127.0.0.1:0"]
+    bad_cases = [
+        ["--id", "x"] + good[2:],
+        good[:6],  # no --listen-http
+        good[:4] + ["--listen-wal", "127.0.0.1"] + good[6:],
+        good[:4] + ["--listen-wal", "127.0.0.1:99999"] + good[6:],
+        good + ["--bogus"],
+        good + ["--log-level", "loud"],
+    ]
+    toml_bad = os.path.join(root, "bad.toml")
+    with open(toml_bad, "w") as f:
+        f.write("id = \n")
+    toml_unknown = os.path.join(root, "unknown.toml")
+    with open(toml_unknown, "w") as f:
+        f.write("id = 1\nlisten_wall = \"127.0.0.1:0\"\n")
+    bad_cases += [["--config", toml_bad], ["--config", toml_unknown], ["--config", os.path.join(root, "missing.toml")]]
+    for args in bad_cases:
+        r = run(*args)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == 2, "%s: exit %s, expected 2 (%s)" % (args, r.returncode, r.stderr))
+        check(len(lines) == 1 and "error" in lines[0], "%s: not one error line: %r" % (args, r.stderr))
+        print("exit 2: %s" % lines[0])
+    # A config file with flags overriding it starts a working node.
+    toml_good = os.path.join(root, "good.toml")
+    with open(toml_good, "w") as f:
+        f.write('id = 7\ndata_dir = "%s"\nlisten_wal = "127.0.0.1:0"\nlisten_http = "127.0.0.1:1"\n' % d)
+    log = open(os.path.join(root, "cli.log"), "w")
+    p = subprocess.Popen([exe, "--config", toml_good, "--listen-http", "127.0.0.1:0", "--listen-pg", "127.0.0.1:0"],
+                         stdout=log, stderr=log)
+    try:
+        wait_for("http.port", lambda: p.poll() is None and os.path.exists(os.path.join(d, "http.port")), timeout=20)
+        port = int(open(os.path.join(d, "http.port")).read())
+        with urllib.request.urlopen("http://127.0.0.1:%d/v1/status" % port, timeout=5) as resp:
+            st = json.loads(resp.read())
+        check(st["node_id"] == 7, "config id not used: %s" % st)
+        check("not implemented yet" in open(os.path.join(root, "cli.log")).read(), "--listen-pg not logged")
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=10)
+        log.close()
+    check(p.returncode == 0, "SIGTERM exit status %s" % p.returncode)
+    return []
+
+
+SCENARIOS = {"basic": scenario_basic, "kill9": scenario_kill9, "hostile": scenario_hostile, "cli": scenario_cli}
+
+
+def main():
+    scenario, exe, client_exe = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
+    root = tempfile.mkdtemp(prefix="sk_%s_" % scenario)
+    nodes = STARTED
+    ok = False
+    try:
+        SCENARIOS[scenario](exe, client_exe, root)
+        ok = True
+        print("PASS %s" % scenario)
+    finally:
+        for n in nodes:
+            try:
+                n.stop()
+            except Exception as e:  # keep stopping the others
+                print("stopping sk%d: %s" % (n.id, e))
+        if not ok:
+            for n in nodes:
+                if os.path.exists(n.log_path):
+                    print("---- sk%d log (tail) ----\n%s" % (n.id, n.log()[-4000:]))
+        if ok:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print("data kept in %s" % root)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
