@@ -45,6 +45,7 @@ struct Report {
 
 // The seed a worker is running, for its abort handler.
 wq::sim::Sim* g_current = nullptr;
+std::string g_program = "walquorum-sim";
 std::uint64_t g_current_seed = 0;
 
 void on_abort(int) {
@@ -52,8 +53,8 @@ void on_abort(int) {
   std::fflush(stdout);
   char buf[160];
   int n = std::snprintf(buf, sizeof buf,
-                        "\nseed %llu: core assertion (S18); replay: walquorum-sim --seed %llu --trace\n",
-                        static_cast<unsigned long long>(g_current_seed),
+                        "\nseed %llu: core assertion (S18); replay: %s --seed %llu --trace\n",
+                        static_cast<unsigned long long>(g_current_seed), g_program.c_str(),
                         static_cast<unsigned long long>(g_current_seed));
   if (n > 0) (void)!write(2, buf, static_cast<std::size_t>(n));
   if (g_current) {
@@ -76,9 +77,9 @@ struct Options {
 };
 
 void print_report(const wq::sim::Sim& sim, const SimResult& r) {
-  fmt::print(stderr, "\nseed {}: VIOLATED S{} — {}\n  {}\n  fault mix: {}\n  replay: walquorum-sim --seed {} --trace\n  last events:\n{}",
+  fmt::print(stderr, "\nseed {}: VIOLATED S{} — {}\n  {}\n  fault mix: {}\n  replay: {} --seed {} --trace\n  last events:\n{}",
              r.seed, r.violation->invariant, wq::sim::invariant_name(r.violation->invariant),
-             r.violation->what, r.mix, r.seed, sim.trace_tail());
+             r.violation->what, r.mix, g_program, r.seed, sim.trace_tail());
 }
 
 SimResult run_one(std::uint64_t seed, const Options& o, bool print) {
@@ -293,6 +294,11 @@ int swarm(const Options& o) {
 
 int main(int argc, char** argv) {
   CLI::App app{"walquorum deterministic simulator (tests/sim/README.md)"};
+  if (argc > 0) {
+    g_program = argv[0];
+    auto slash = g_program.rfind('/');
+    if (slash != std::string::npos) g_program = g_program.substr(slash + 1);
+  }
   Options o;
   std::uint64_t seed = 0;
   auto* seed_opt = app.add_option("--seed", seed, "replay one seed");
