@@ -211,4 +211,31 @@ TEST_CASE("regression: recovery reads on a silent donor (swarm seed 77, core 22c
   }
 }
 
+TEST_CASE("recovery reads while the donor's connection is silently dead") {
+  Sim s(scripted(5));
+  int p0 = s.start_proposer();
+  REQUIRE(s.run_until([&] { return elected(s, p0); }, 5000));
+  // a2 misses a stretch of WAL that only a0 and a1 hold.
+  s.block(-1, 2, 0);
+  s.block(-1, 2, 1);
+  for (int i = 0; i < 15; ++i) s.propose_records(p0, 3);
+  REQUIRE_MESSAGE(settle(s, p0), report(s));
+  s.kill_proposer(p0);
+  s.heal();
+  int p1 = s.start_proposer();
+  REQUIRE_MESSAGE(s.run_until([&] { return elected(s, p1); }, 5000), report(s));
+  REQUIRE(s.proposer(p1)->donor().has_value());
+  // The donor stops hearing p1 without either side noticing for a while: the
+  // recovery reads for a2 vanish and are retried on ticks.
+  int donor = static_cast<int>(s.proposer(p1)->donor()->value()) - 1;
+  s.block(p1, donor, 0);
+  s.run_for(3000);
+  s.heal();
+  const Lsn end = s.proposer(p1)->end_lsn();
+  REQUIRE_MESSAGE(s.run_until([&] { return all_have(s, end); }, 10000), report(s));
+  s.propose_records(p1, 2);
+  CHECK_MESSAGE(settle(s, p1), report(s));
+  CHECK_MESSAGE(!s.violation(), report(s));
+}
+
 }  // namespace wq::sim
