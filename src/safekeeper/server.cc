@@ -165,12 +165,13 @@ std::string timeline_json(const TimelineStatus& s) {
   return fmt::format(
       "{{\"tenant_id\":\"{}\",\"timeline_id\":\"{}\",\"term\":{},\"term_history\":{},"
       "\"flush_lsn\":\"{}\",\"write_lsn\":\"{}\",\"commit_lsn\":\"{}\",\"truncate_lsn\":\"{}\","
-      "\"term_start_lsn\":\"{}\",\"timeline_start_lsn\":\"{}\",\"corrupt\":{},\"no_space\":{},"
+      "\"term_start_lsn\":\"{}\",\"timeline_start_lsn\":\"{}\",\"persisted_commit_lsn\":\"{}\","
+      "\"corrupt\":{},\"no_space\":{},"
       "\"proposer\":{},\"connections\":{},\"disk_bytes\":{}}}",
       s.key.tenant.to_hex(), s.key.timeline.to_hex(), s.term.value(), history,
       lsn_text(s.flush_lsn), lsn_text(s.write_lsn), lsn_text(s.commit_lsn),
       lsn_text(s.truncate_lsn), lsn_text(s.term_start_lsn), lsn_text(s.timeline_start_lsn),
-      s.corrupt ? "true" : "false", s.no_space ? "true" : "false", proposer, conns, s.disk_bytes);
+      lsn_text(s.persisted_commit_lsn), s.corrupt ? "true" : "false", s.no_space ? "true" : "false", proposer, conns, s.disk_bytes);
 }
 
 Server::Server(Config config, asio::io_context& io)
@@ -216,7 +217,16 @@ base::Status Server::load_timelines() {
         wal_end = st.commit_lsn;
       }
     } else {
-      core::Lsn from = st.commit_lsn.is_valid() ? st.commit_lsn : store->first_lsn();
+      // Decode from the start of the segment holding the persisted commit LSN,
+      // not from the commit LSN itself: then a damaged record in the up to one
+      // segment of committed WAL below it is found (kCorrupt) instead of being
+      // skipped. A decoder started at a segment boundary skips the leading
+      // continuation, and the first segment's headers are valid by construction.
+      std::uint64_t seg = st.wal_seg_size;
+      core::Lsn from = st.commit_lsn.is_valid()
+                           ? core::Lsn(st.commit_lsn.value() - st.commit_lsn.value() % seg)
+                           : store->first_lsn();
+      if (from < store->first_lsn()) from = store->first_lsn();
       auto scan = store->find_end_of_wal(from, st.commit_lsn);
       if (!scan) {
         // A CRC error (or missing bytes) below the persisted commit LSN is

@@ -117,6 +117,7 @@ void Timeline::publish() {
   status_.timeline_start_lsn = a.control().timeline_start_lsn;
   status_.term_start_lsn =
       a.term_history().empty() ? core::Lsn{} : a.term_history().entries().back().lsn;
+  status_.persisted_commit_lsn = a.persisted_control().commit_lsn;
   status_.corrupt = a.control().corrupt;
   status_.no_space = std::chrono::steady_clock::now() < no_space_until_;
   status_.elected_conn = a.elected_conn();

@@ -42,6 +42,7 @@ struct TimelineStatus {
   core::Lsn truncate_lsn;
   core::Lsn term_start_lsn;  // start of the last term-history entry
   core::Lsn timeline_start_lsn;
+  core::Lsn persisted_commit_lsn;  // where the next restart scan starts (its segment)
   bool corrupt = false;
   bool no_space = false;
   std::optional<core::ConnId> elected_conn;

@@ -6,7 +6,7 @@ core::Proposer, codec and net). Every server a test starts is stopped by PID in
 a finally block; every wait is a bounded poll with a deadline.
 
 usage: sk_test.py SCENARIO SAFEKEEPER_EXE SK_CLIENT_EXE
-scenarios: basic, kill9, hostile, cli
+scenarios: basic, kill9, hostile, cli, restart
 """
 import json
 import os
@@ -432,7 +432,98 @@ def scenario_cli(exe, client_exe, root):
     return []
 
 
-SCENARIOS = {"basic": scenario_basic, "kill9": scenario_kill9, "hostile": scenario_hostile, "cli": scenario_cli}
+def flip_byte(node, tl, at):
+    segno = at // SEG
+    d = node.timeline_dir(tl)
+    names = [f for f in os.listdir(d) if f.startswith("%08X%08X%08X" % (1, segno // 256, segno % 256))]
+    with open(os.path.join(d, names[0]), "r+b") as f:
+        f.seek(at % SEG)
+        b = f.read(1)
+        f.seek(at % SEG)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def write_garbage(node, tl, at, n):
+    segno = at // SEG
+    d = node.timeline_dir(tl)
+    names = [f for f in os.listdir(d) if f.startswith("%08X%08X%08X" % (1, segno // 256, segno % 256))]
+    with open(os.path.join(d, names[0]), "r+b") as f:
+        f.seek(at % SEG)
+        f.write(os.urandom(n))
+
+
+def scenario_restart(exe, client_exe, root):
+    """Restart scan: a torn tail (garbage after the end of WAL) is cut and the
+    node votes again; a CRC error below the persisted commit LSN marks the
+    timeline corrupt: logged, shown in HTTP, and the node refuses to vote."""
+    nodes = start_cluster(exe, root)
+    tl = new_timeline(0xE4)
+    # > 16 MiB, so the lazily persisted commit LSN moves into the second segment.
+    c = Client(client_exe, nodes, tl, "--records", "9000", "--timeout-s", "90", "--wait-all")
+    try:
+        rc = c.wait()
+        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        c.stop()
+    st1, st3 = nodes[0].timeline(tl), nodes[2].timeline(tl)
+    # The first record that starts in the persisted commit LSN's segment (after
+    # the long page header and the continuation of the record crossing into it).
+    pc = lsn(st3["persisted_commit_lsn"])
+    seg_start = pc - pc % SEG
+    hdr = nodes[2].wal_bytes(tl, seg_start, seg_start + 40)
+    rem_len = int.from_bytes(hdr[16:20], "little")
+    check(rem_len < 8192 - 40, "test assumes the continuation ends on the first page")
+    first_rec = seg_start + ((40 + rem_len + 7) // 8) * 8
+    check(pc > first_rec + 4096, "sk3 persisted commit LSN %s is not past the first record at %s" %
+          (lsn_text(pc), lsn_text(first_rec)))
+    for n in nodes:
+        n.stop()
+    # sk1: a torn tail above its end of WAL.
+    end1 = lsn(st1["flush_lsn"])
+    write_garbage(nodes[0], tl, end1, 3000)
+    # sk3: one flipped byte in a record below its persisted commit LSN.
+    flip_byte(nodes[2], tl, first_rec + 0x40)
+    nodes[0].start()
+    nodes[2].start()
+    log1 = nodes[0].log()
+    loaded = re.findall(r"event=timeline_loaded.*", log1)[-1]
+    check("end_of_wal=%s " % lsn_text(end1) in loaded, "sk1 end of WAL moved: %s" % loaded)
+    check('stop="zero tail"' not in loaded, "sk1 did not see the torn tail: %s" % loaded)
+    print("sk1 torn tail cut: %s" % loaded)
+    check(nodes[0].wal_bytes(tl, end1, end1 + 3000) == bytes(3000), "sk1 tail not zeroed")
+    corrupt = re.findall(r"event=corrupt.*", nodes[2].log())
+    check(corrupt, "sk3 did not log corruption")
+    print("sk3: %s" % corrupt[-1])
+    check(nodes[2].timeline(tl)["corrupt"] is True, "sk3 status not corrupt")
+    # With sk2 down, sk1 + corrupt sk3 cannot elect anyone.
+    c2 = Client(client_exe, nodes, tl, "--elect-only", "--proposer-id", "2", "--timeout-s", "3")
+    try:
+        rc = c2.wait(timeout=30)
+    finally:
+        c2.stop()
+    check(rc == 4 and c2.elected_term is None, "elected with a corrupt acceptor (%s):\n%s" % (rc, c2.output()))
+    _, metrics = nodes[2].http("/metrics")
+    m = re.search(r'^walquorum_sk_refusals_total\{reason="corrupt"\} (\d+)$', metrics, re.M)
+    check(m and int(m.group(1)) >= 1, "sk3 refused no vote as corrupt")
+    print("sk3 refused to vote (corrupt); no election with sk2 down")
+    # sk1 (torn tail cut) votes again: sk1 + sk2 elect.
+    nodes[1].start()
+    # Only sk1 and sk2 are named: both must vote. (With sk3 named too, the
+    # proposer may choose its term from sk2's and sk3's greetings, below the
+    # term sk1 reached while refusing the last proposer, and stop superseded.)
+    c3 = Client(client_exe, nodes[:2], tl, "--elect-only", "--proposer-id", "3", "--timeout-s", "30")
+    try:
+        rc = c3.wait(timeout=60)
+    finally:
+        c3.stop()
+    check(rc == 0 and c3.elected_term, "no election with sk1 + sk2 (%s):\n%s" % (rc, c3.output()))
+    check(nodes[0].timeline(tl)["term"] == c3.elected_term, "sk1 did not vote")
+    print("sk1 votes again after the torn tail was cut: term %d" % c3.elected_term)
+    return nodes
+
+
+SCENARIOS = {"basic": scenario_basic, "kill9": scenario_kill9, "hostile": scenario_hostile, "cli": scenario_cli,
+             "restart": scenario_restart}
 
 
 def main():
