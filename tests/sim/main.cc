@@ -73,6 +73,7 @@ struct Options {
   int jobs = 1;
   bool trace = false;
   bool expect_violation = false;
+  bool datagram = false;
   int print_failures = 3;
 };
 
@@ -87,6 +88,7 @@ SimResult run_one(std::uint64_t seed, const Options& o, bool print) {
   c.seed = seed;
   c.acceptors = o.acceptors;
   c.trace = o.trace;
+  c.datagram = o.datagram;
   wq::sim::Sim sim(c);
   g_current = &sim;
   g_current_seed = seed;
@@ -307,6 +309,8 @@ int main(int argc, char** argv) {
   app.add_option("--acceptors", o.acceptors, "3 or 5")->check(CLI::IsMember({3, 5}))->capture_default_str();
   app.add_option("--jobs", o.jobs, "worker processes")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_flag("--trace", o.trace, "print every event");
+  app.add_flag("--datagram", o.datagram,
+               "also duplicate messages within a connection (outside the core's FIFO contract)");
   app.add_flag("--expect-violation", o.expect_violation,
                "canary mode: succeed iff some seed fails; print the first failing seed");
   app.add_option("--print-failures", o.print_failures, "reports printed per worker")->capture_default_str();

@@ -55,6 +55,8 @@ const char* fault_kind_name(FaultKind k) {
     case FaultKind::kTornWrite: return "torn-write";
     case FaultKind::kProposerRestart: return "proposer-restart";
     case FaultKind::kTwoProposers: return "two-proposers";
+    case FaultKind::kDuplicate: return "duplicate";
+    case FaultKind::kReorder: return "reorder-in-conn";
     case FaultKind::kCount: break;
   }
   return "?";
@@ -66,7 +68,7 @@ FaultMix FaultMix::none() {
   return m;
 }
 
-FaultMix FaultMix::draw(Prng& prng) {
+FaultMix FaultMix::draw(Prng& prng, bool datagram) {
   // Swarm testing: each seed enables a random subset of fault kinds at random rates.
   FaultMix m;
   auto on = [&](double p) { return prng.chance(p); };
@@ -88,6 +90,7 @@ FaultMix FaultMix::draw(Prng& prng) {
   m.flush_delay_max_ms = static_cast<std::uint32_t>(prng.range(0, 30));
   m.propose_every_ms = static_cast<std::uint32_t>(prng.range(2, 60));
   m.learner_per_s = prng.unit() * 20;
+  if (datagram) m.dup = prng.unit() * 0.03;
   return m;
 }
 
@@ -285,7 +288,7 @@ struct Sim::Impl {
 
   // ---------------------------------------------------------------- setup
   void setup() {
-    mix = cfg.mix ? *cfg.mix : (cfg.swarm ? FaultMix::draw(prng) : FaultMix::none());
+    mix = cfg.mix ? *cfg.mix : (cfg.swarm ? FaultMix::draw(prng, cfg.datagram) : FaultMix::none());
     res.seed = cfg.seed;
     res.mix = mix.to_string();
     walp.seg_size = 1u << 20;
@@ -340,13 +343,23 @@ struct Sim::Impl {
       }
       return;
     }
-    std::uint64_t t = std::max(now + delay(), c.last_t[dir]);  // FIFO per direction
-    c.last_t[dir] = t;
+    std::uint64_t t = now + delay();
+    if (cfg.datagram && fault_phase && prng.chance(mix.dup)) {
+      count(FaultKind::kReorder);  // datagram mode: may overtake earlier messages
+    } else {
+      t = std::max(t, c.last_t[dir]);  // FIFO per direction, as TCP
+    }
+    c.last_t[dir] = std::max(c.last_t[dir], t);
     Event e;
     e.t = t;
     e.kind = dir == 0 ? Ev::kToAcceptor : Ev::kToProposer;
     e.gen = cid;
     e.wire = std::move(w);
+    if (mix.dup > 0 && fault_phase && prng.chance(mix.dup)) {
+      count(FaultKind::kDuplicate);
+      Event copy = e;
+      push(std::move(copy));
+    }
     push(std::move(e));
   }
 
@@ -1566,8 +1579,9 @@ std::uint64_t Sim::now_ms() const { return impl_->now; }
 std::string Sim::trace_tail() const { return impl_->trace_tail(impl_->cfg.trace_tail); }
 SimResult Sim::result() const { return impl_->result(); }
 
-SimResult run_seed(std::uint64_t seed, int acceptors, bool trace) {
+SimResult run_seed(std::uint64_t seed, int acceptors, bool trace, bool datagram) {
   SimConfig c;
+  c.datagram = datagram;
   c.seed = seed;
   c.acceptors = acceptors;
   c.trace = trace;

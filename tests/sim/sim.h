@@ -28,7 +28,7 @@ namespace wq::sim {
 // Probabilities and rates of every fault; a swarm seed draws its own mix.
 struct FaultMix {
   double drop = 0;               // a message is lost (and its connection dies, as TCP would)
-  double dup = 0;                // (unused by TCP-faithful links; kept for reports)
+  double dup = 0;                // datagram mode only: a message is delivered twice
   std::uint32_t delay_min_ms = 1;
   std::uint32_t delay_max_ms = 5;
   double delay_tail = 0;         // chance of a 10-50x longer delay (reorders across links)
@@ -48,7 +48,7 @@ struct FaultMix {
   double learner_per_s = 5;
 
   static FaultMix none();
-  static FaultMix draw(Prng& prng);
+  static FaultMix draw(Prng& prng, bool datagram = false);
   std::string to_string() const;
 };
 
@@ -62,6 +62,9 @@ struct SimConfig {
   std::uint64_t steps_max = 2'000'000;
   std::optional<FaultMix> mix;   // scenario-fixed mix; else drawn from the seed
   bool swarm = true;             // random faults and workload; false: scripted scenario
+  // Outside the core's contract (connections are FIFO and never duplicate):
+  // also deliver some messages twice, or out of order, on one connection.
+  bool datagram = false;
   int trace_tail = 60;
 };
 
@@ -75,6 +78,8 @@ enum class FaultKind {
   kTornWrite,
   kProposerRestart,
   kTwoProposers,
+  kDuplicate,
+  kReorder,
   kCount
 };
 const char* fault_kind_name(FaultKind k);
@@ -133,6 +138,6 @@ class Sim {
 };
 
 // Runs one seed with the swarm configuration.
-SimResult run_seed(std::uint64_t seed, int acceptors, bool trace);
+SimResult run_seed(std::uint64_t seed, int acceptors, bool trace, bool datagram = false);
 
 }  // namespace wq::sim
