@@ -6,7 +6,7 @@ core::Proposer, codec and net). Every server a test starts is stopped by PID in
 a finally block; every wait is a bounded poll with a deadline.
 
 usage: sk_test.py SCENARIO SAFEKEEPER_EXE SK_CLIENT_EXE
-scenarios: basic, kill9, hostile, cli, restart
+scenarios: basic, kill9, hostile, cli, restart, diskfull
 """
 import json
 import os
@@ -522,8 +522,47 @@ def scenario_restart(exe, client_exe, root):
     return nodes
 
 
+def scenario_diskfull(exe, client_exe, root):
+    """sk1's data directory is a 40 MiB tmpfs: once its WAL fills it, appends
+    are refused (logged, counted as "no space"), the process and its HTTP keep
+    working, and the other two keep committing. Skipped (77) without mount rights."""
+    nodes = [Node(exe, root, i + 1) for i in range(3)]
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", nodes[0].dir],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        print("SKIP: cannot mount a tmpfs: %s" % mounted.stderr.strip())
+        return "skip"
+    try:
+        for n in nodes:
+            n.start()
+        tl = new_timeline(0xF5)
+        c = Client(client_exe, nodes, tl, "--records", "24000", "--record-bytes", "2000", "--timeout-s", "120")
+        try:
+            rc = c.wait(timeout=180)
+            check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+        finally:
+            c.stop()
+        print("committed %s with sk1 out of space" % lsn_text(c.done))
+        wait_for("sk1 disk_full log line", lambda: "event=disk_full" in nodes[0].log(), timeout=10)
+        print("sk1: %s" % re.findall(r"event=disk_full.*", nodes[0].log())[0][:200])
+        nodes[0].alive_or_fail()
+        st = nodes[0].timeline(tl)
+        check(lsn(st["flush_lsn"]) < c.done, "sk1 holds all WAL on a full disk? %s" % st)
+        _, metrics = nodes[0].http("/metrics")
+        m = re.search(r'^walquorum_sk_refusals_total\{reason="no space"\} (\d+)$', metrics, re.M)
+        check(m and int(m.group(1)) >= 1, "no-space refusals not counted")
+        # What sk1 holds is still readable WAL.
+        print("pg_waldump sk1 up to its flush_lsn %s: %d records" %
+              (st["flush_lsn"], pg_waldump_check(nodes[0], tl, lsn(st["flush_lsn"]))))
+    finally:
+        for n in nodes:
+            n.stop()
+        subprocess.run(["umount", "-l", nodes[0].dir], capture_output=True)
+    return nodes
+
+
 SCENARIOS = {"basic": scenario_basic, "kill9": scenario_kill9, "hostile": scenario_hostile, "cli": scenario_cli,
-             "restart": scenario_restart}
+             "restart": scenario_restart, "diskfull": scenario_diskfull}
 
 
 def main():
@@ -532,7 +571,9 @@ def main():
     nodes = STARTED
     ok = False
     try:
-        SCENARIOS[scenario](exe, client_exe, root)
+        if SCENARIOS[scenario](exe, client_exe, root) == "skip":
+            shutil.rmtree(root, ignore_errors=True)
+            return 77
         ok = True
         print("PASS %s" % scenario)
     finally:
