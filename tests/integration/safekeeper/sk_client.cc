@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -47,6 +48,9 @@ struct Options {
   std::uint64_t proposer_id = 1;
   bool elect_only = false;
   bool wait_all = false;  // "done" only once every safekeeper acknowledged the end
+  // One batch in flight at a time: propose, wait for its quorum commit, repeat;
+  // the done line then reports commit latency percentiles.
+  bool sync_each = false;
   int timeout_s = 60;
 };
 
@@ -160,6 +164,13 @@ class Client {
 
   void pump() {
     if (finished_ || !writer_ || proposer_.state() != wq::core::Proposer::State::kElected) return;
+    if (opts_.sync_each && proposer_.commit_lsn() < proposer_.end_lsn()) return;
+    if (opts_.sync_each && proposed_at_) {
+      latencies_us_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now() - *proposed_at_)
+                                  .count());
+      proposed_at_.reset();
+    }
     if (records_ < opts_.records &&
         proposer_.end_lsn() - proposer_.commit_lsn() < 4 * 1024 * 1024 &&
         proposer_.can_propose(opts_.batch_bytes + 2 * opts_.record_bytes + 8192)) {
@@ -174,6 +185,8 @@ class Client {
         ++records_;
       }
       Lsn begin = writer_->bytes_start();
+      if (!first_propose_) first_propose_ = std::chrono::steady_clock::now();
+      if (opts_.sync_each) proposed_at_ = std::chrono::steady_clock::now();
       apply(proposer_.propose(begin, writer_->take_bytes()));
       return;
     }
@@ -184,8 +197,24 @@ class Client {
     if (records_ >= opts_.records && proposer_.commit_lsn() >= proposer_.end_lsn() &&
         (all_acked || !opts_.wait_all)) {
       report(true);
-      std::printf("done commit=%s records=%llu\n", proposer_.commit_lsn().to_string().c_str(),
-                  static_cast<unsigned long long>(records_));
+      double secs = first_propose_ ? std::chrono::duration<double>(
+                                         std::chrono::steady_clock::now() - *first_propose_)
+                                         .count()
+                                   : 0.0;
+      double mb = static_cast<double>(proposer_.end_lsn() - Lsn(wq::wal::kDefaultSegmentSize)) / 1e6;
+      std::string lat;
+      if (!latencies_us_.empty()) {
+        std::sort(latencies_us_.begin(), latencies_us_.end());
+        auto pct = [&](double q) {
+          return latencies_us_[static_cast<std::size_t>(q * static_cast<double>(latencies_us_.size() - 1))];
+        };
+        lat = fmt::format(" commit_us_p50={} commit_us_p99={} commits={}", pct(0.5), pct(0.99),
+                          latencies_us_.size());
+      }
+      std::printf("done commit=%s records=%llu seconds=%.3f wal_mb=%.1f mb_per_s=%.1f%s\n",
+                  proposer_.commit_lsn().to_string().c_str(),
+                  static_cast<unsigned long long>(records_), secs, mb,
+                  secs > 0 ? mb / secs : 0.0, lat.c_str());
       finish(0);
     }
   }
@@ -235,6 +264,9 @@ class Client {
   std::map<NodeId, std::shared_ptr<wq::net::FramedConnection>> conns_;
   std::map<NodeId, std::uint64_t> gen_;
   std::optional<wq::wal::WalWriter> writer_;
+  std::optional<std::chrono::steady_clock::time_point> first_propose_;
+  std::optional<std::chrono::steady_clock::time_point> proposed_at_;
+  std::vector<std::int64_t> latencies_us_;
   std::uint64_t records_ = 0;
   bool finished_ = false;
   int exit_code_ = 0;
@@ -316,6 +348,7 @@ int main(int argc, char** argv) {
   app.add_option("--proposer-id", o.proposer_id);
   app.add_flag("--elect-only", o.elect_only);
   app.add_flag("--wait-all", o.wait_all);
+  app.add_flag("--sync-each", o.sync_each, "one batch in flight; report commit latency");
   app.add_option("--timeout-s", o.timeout_s);
   std::string hostile;
   app.add_option("--hostile", hostile, "wrong-version|out-of-order|other-timeline|wrong-system");

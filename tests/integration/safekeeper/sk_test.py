@@ -6,7 +6,7 @@ core::Proposer, codec and net). Every server a test starts is stopped by PID in
 a finally block; every wait is a bounded poll with a deadline.
 
 usage: sk_test.py SCENARIO SAFEKEEPER_EXE SK_CLIENT_EXE
-scenarios: basic, kill9, hostile, cli, restart, diskfull
+scenarios: basic, kill9, hostile, cli, restart, diskfull, retention
 """
 import json
 import os
@@ -55,8 +55,9 @@ def check(cond, msg):
 
 
 class Node:
-    def __init__(self, exe, root, node_id):
+    def __init__(self, exe, root, node_id, extra_args=()):
         self.exe = exe
+        self.extra_args = list(extra_args)
         self.id = node_id
         self.dir = os.path.join(root, "sk%d" % node_id)
         os.makedirs(self.dir, exist_ok=True)
@@ -76,7 +77,7 @@ class Node:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [self.exe, "--id", str(self.id), "--data-dir", self.dir,
-             "--listen-wal", "127.0.0.1:%d" % self.wal_port, "--listen-http", "127.0.0.1:0"],
+             "--listen-wal", "127.0.0.1:%d" % self.wal_port, "--listen-http", "127.0.0.1:0"] + self.extra_args,
             stdout=log, stderr=log)
         log.close()
         wait_for("sk%d port files" % self.id, lambda: self.alive_or_fail() and
@@ -561,8 +562,38 @@ def scenario_diskfull(exe, client_exe, root):
     return nodes
 
 
+def scenario_retention(exe, client_exe, root):
+    """--retention-bytes: whole segments more than that far below the persisted
+    commit LSN are removed; the rest stays readable by pg_waldump."""
+    nodes = [Node(exe, root, i + 1, ["--retention-bytes", str(SEG)]) for i in range(3)]
+    for n in nodes:
+        n.start()
+    tl = new_timeline(0xA6)
+    c = Client(client_exe, nodes, tl, "--records", "6000", "--record-bytes", "8000",
+               "--batch-bytes", "131072", "--timeout-s", "120", "--wait-all")
+    try:
+        rc = c.wait(timeout=180)
+        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        c.stop()
+    print("committed %s" % lsn_text(c.done))
+    for n in nodes:
+        pc = lsn(n.timeline(tl)["persisted_commit_lsn"])
+        keep_from = (pc - SEG) - (pc - SEG) % SEG
+        check(keep_from > START, "sk%d: persisted commit %s too low for removal" % (n.id, lsn_text(pc)))
+        def removed(n=n, keep_from=keep_from):
+            segs = sorted(f[:24] for f in os.listdir(n.timeline_dir(tl)) if re.fullmatch(r"[0-9A-F]{24}(\.partial)?", f))
+            return segs and int(segs[0][8:16], 16) * 0x100000000 + int(segs[0][16:], 16) * SEG >= keep_from and segs
+        segs = wait_for("sk%d to remove segments below %s" % (n.id, lsn_text(keep_from)), removed, timeout=20)
+        print("sk%d keeps %s (persisted commit %s)" % (n.id, segs, lsn_text(pc)))
+        # disk_bytes is refreshed by the I/O thread's housekeeping, once a second.
+        wait_for("sk%d disk_bytes" % n.id, lambda n=n: n.timeline(tl)["disk_bytes"] > 0, timeout=10)
+    return nodes
+
+
 SCENARIOS = {"basic": scenario_basic, "kill9": scenario_kill9, "hostile": scenario_hostile, "cli": scenario_cli,
-             "restart": scenario_restart, "diskfull": scenario_diskfull}
+             "restart": scenario_restart, "diskfull": scenario_diskfull,
+             "retention": scenario_retention}
 
 
 def main():
