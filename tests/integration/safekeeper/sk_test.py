@@ -306,8 +306,8 @@ def scenario_kill9(exe, client_exe, root):
     return nodes
 
 
-def raw_send(port, data, wait_close=True):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+def raw_send(port, data, wait_close=True, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         s.sendall(data)
         if not wait_close:
@@ -361,8 +361,9 @@ def scenario_hostile(exe, client_exe, root):
         n.alive_or_fail()
         print("%s: closed (%s)" % (mode, reason))
     # HTTP port: garbage, an oversized request line, unknown paths, bad ids.
-    check(raw_send(n.http_port, b"\x00\x01garbage\r\n\r\n") in ("closed", "open"), "http garbage")
-    raw_send(n.http_port, b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\n\r\n")
+    # The HTTP server may answer 400 and keep the connection: only liveness matters.
+    check(raw_send(n.http_port, b"\x00\x01garbage\r\n\r\n", timeout=1) in ("closed", "open"), "http garbage")
+    raw_send(n.http_port, b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\n\r\n", timeout=1)
     for path, code in (("/nope", 404), ("/v1/tenant/zz/timeline/zz", 404),
                        ("/v1/tenant/%s/timeline/%s" % ("ab" * 3, "cd" * 3), 400),
                        ("/v1/tenant/%s/timeline/%s" % (TENANT, "ee" * 16), 404)):
