@@ -6,7 +6,7 @@ core::Proposer, codec and net). Every server a test starts is stopped by PID in
 a finally block; every wait is a bounded poll with a deadline.
 
 usage: sk_test.py SCENARIO SAFEKEEPER_EXE SK_CLIENT_EXE
-scenarios: basic, kill9, hostile, cli, restart, diskfull, retention
+scenarios: basic, kill9, hostile, cli, restart, diskfull, retention, sigstop
 """
 import json
 import os
@@ -595,9 +595,58 @@ def scenario_retention(exe, client_exe, root):
     return nodes
 
 
+def scenario_sigstop(exe, client_exe, root):
+    """SIGSTOP two of three under load: no commit is acknowledged while they are
+    stopped; after SIGCONT commits resume and nothing committed is lost."""
+    nodes = start_cluster(exe, root)
+    tl = new_timeline(0xA7)
+    c = Client(client_exe, nodes, tl, "--records", "20000", "--record-bytes", "2000", "--timeout-s", "150",
+               "--wait-all")
+    try:
+        wait_for("first commits", lambda: c.commit >= START + 1024 * 1024, timeout=60)
+        for n in nodes[1:]:
+            n.proc.send_signal(signal.SIGSTOP)
+        # Acks already in socket buffers may still land: wait until the commit LSN
+        # has not moved for 300 ms, then watch it for a second.
+        last = [c.commit, time.monotonic()]
+
+        def settled():
+            if c.commit != last[0]:
+                last[0], last[1] = c.commit, time.monotonic()
+            return time.monotonic() - last[1] >= 0.3
+        wait_for("commit LSN to settle", settled, timeout=10)
+        stopped_at = c.commit
+        window_end = time.monotonic() + 1.0
+        while time.monotonic() < window_end:
+            check(c.commit == stopped_at, "commit advanced to %s with two of three stopped (was %s)" %
+                  (lsn_text(c.commit), lsn_text(stopped_at)))
+            time.sleep(0.02)
+        print("no commit for 1 s with sk2, sk3 stopped (commit %s)" % lsn_text(stopped_at))
+        for n in nodes[1:]:
+            n.proc.send_signal(signal.SIGCONT)
+        wait_for("commits to resume", lambda: c.commit > stopped_at, timeout=30)
+        print("commits resumed after SIGCONT: %s" % lsn_text(c.commit))
+        rc = c.wait(timeout=180)
+        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        for n in nodes[1:]:
+            if n.proc.poll() is None:
+                n.proc.send_signal(signal.SIGCONT)
+        c.stop()
+    end = c.done
+    for n in nodes:
+        wait_for("sk%d to reach %s" % (n.id, lsn_text(end)),
+                 lambda n=n: lsn(n.timeline(tl)["flush_lsn"]) >= end, timeout=60)
+    ref = nodes[0].wal_bytes(tl, START, end)
+    for n in nodes[1:]:
+        check(n.wal_bytes(tl, START, end) == ref, "committed WAL of sk%d differs from sk1" % n.id)
+    print("all three hold identical WAL up to %s" % lsn_text(end))
+    return nodes
+
+
 SCENARIOS = {"basic": scenario_basic, "kill9": scenario_kill9, "hostile": scenario_hostile, "cli": scenario_cli,
              "restart": scenario_restart, "diskfull": scenario_diskfull,
-             "retention": scenario_retention}
+             "retention": scenario_retention, "sigstop": scenario_sigstop}
 
 
 def main():
