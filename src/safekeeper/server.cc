@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
+#include <future>
+#include <limits>
 #include <regex>
 
 #include <httplib.h>
@@ -408,6 +411,55 @@ base::Status Server::start_http() {
                }
                res.set_content(timeline_json(tl->status()), "application/json");
              });
+  // Creates a timeline before any compute greets it (query parameters
+  // system_id, wal_seg_size, pg_version; defaults as in a greeting). 201 when
+  // created, 200 when it existed, 400 on bad parameters.
+  http_->Post(R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+))",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                auto bad = [&](const std::string& why) {
+                  res.status = 400;
+                  res.set_content(fmt::format("{{\"error\":\"{}\"}}", why), "application/json");
+                };
+                auto tenant = core::Id128::parse_hex(req.matches[1].str());
+                auto timeline = core::Id128::parse_hex(req.matches[2].str());
+                if (!tenant || !timeline) return bad("tenant and timeline ids must be 32 hex digits");
+                core::ProposerGreeting g;
+                g.timeline = core::TimelineKey{*tenant, *timeline};
+                auto number = [&](const char* key, auto& out) {
+                  if (!req.has_param(key)) return true;
+                  std::string v = req.get_param_value(key);
+                  std::uint64_t n = 0;
+                  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                  if (ec != std::errc{} || end != v.data() + v.size() ||
+                      n > std::numeric_limits<std::remove_reference_t<decltype(out)>>::max()) {
+                    return false;
+                  }
+                  out = static_cast<std::remove_reference_t<decltype(out)>>(n);
+                  return true;
+                };
+                if (!number("system_id", g.system_id) || !number("wal_seg_size", g.wal_seg_size) ||
+                    !number("pg_version", g.pg_version)) {
+                  return bad("system_id, wal_seg_size and pg_version must be unsigned integers");
+                }
+                if (auto tl = find(g.timeline)) {
+                  res.set_content(timeline_json(tl->status()), "application/json");
+                  return;
+                }
+                auto result = std::make_shared<std::promise<std::pair<std::shared_ptr<Timeline>, std::string>>>();
+                auto future = result->get_future();
+                create_timeline(g, [result](std::shared_ptr<Timeline> tl, std::string error) {
+                  result->set_value({std::move(tl), std::move(error)});
+                });
+                if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+                  res.status = 503;
+                  res.set_content("{\"error\":\"timed out creating the timeline\"}", "application/json");
+                  return;
+                }
+                auto [tl, error] = future.get();
+                if (!tl) return bad(error);
+                res.status = 201;
+                res.set_content(timeline_json(tl->status()), "application/json");
+              });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_text(), "text/plain; version=0.0.4");
   });

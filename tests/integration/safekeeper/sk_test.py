@@ -257,6 +257,27 @@ def scenario_basic(exe, client_exe, root):
         check(name in metrics, "/metrics lacks %s" % name)
     m = re.search(r"^walquorum_sk_wal_bytes_appended_total (\d+)$", metrics, re.M)
     check(m and int(m.group(1)) >= end - START, "bytes appended too small: %s" % (m and m.group(1)))
+    # A timeline created over HTTP exists before any greeting and survives a restart.
+    n = nodes[0]
+    url = "http://127.0.0.1:%d/v1/tenant/%s/timeline/%s" % (n.http_port, TENANT, new_timeline(0xB2))
+
+    def post(u):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(u, data=b"", method="POST"), timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+    status, body = post(url + "?system_id=42&wal_seg_size=16777216")
+    check(status == 201 and body["term"] == 0 and body["flush_lsn"] == "0/0", "POST create: %s %s" % (status, body))
+    status, _ = post(url)
+    check(status == 200, "POST on an existing timeline: %s" % status)
+    status, body = post(url.replace(new_timeline(0xB2), new_timeline(0xB3)) + "?system_id=x")
+    check(status == 400 and "error" in body, "POST with a bad parameter: %s %s" % (status, body))
+    n.stop()
+    n.start()
+    check(n.timeline(new_timeline(0xB2))["term"] == 0, "HTTP-created timeline lost on restart")
+    check(lsn(n.timeline(tl)["flush_lsn"]) >= end, "sk1 lost WAL across a clean restart")
+    print("timeline created over HTTP; both timelines reloaded after a restart")
     return nodes
 
 
