@@ -6,7 +6,7 @@
 //   elected term=T term_start_lsn=X/Y
 //   commit lsn=X/Y end=X/Y records=N      (at most every 20 ms while it moves)
 //   done commit=X/Y records=N
-//   superseded term=T                      (exit 3)
+//   superseded term=T commit=X/Y           (exit 3)
 //   timeout ...                            (exit 4)
 // Connections that close are re-opened with jittered exponential backoff.
 // --hostile MODE instead sends one kind of bad input (see run_hostile).
@@ -143,7 +143,9 @@ class Client {
       if (it != conns_.end()) it->second->send(wq::codec::encode(msg));
     }
     if (out.superseded_by) {
-      std::printf("superseded term=%llu\n", static_cast<unsigned long long>(out.superseded_by->value()));
+      std::printf("superseded term=%llu commit=%s\n",
+                  static_cast<unsigned long long>(out.superseded_by->value()),
+                  proposer_.commit_lsn().to_string().c_str());
       finish(3);
       return;
     }

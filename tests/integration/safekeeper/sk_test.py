@@ -6,7 +6,7 @@ core::Proposer, codec and net). Every server a test starts is stopped by PID in
 a finally block; every wait is a bounded poll with a deadline.
 
 usage: sk_test.py SCENARIO SAFEKEEPER_EXE SK_CLIENT_EXE
-scenarios: basic, kill9, hostile, cli, restart, diskfull, retention, sigstop
+scenarios: basic, kill9, hostile, cli, restart, diskfull, retention, sigstop, takeover
 """
 import json
 import os
@@ -148,6 +148,8 @@ class Client:
         self.commit = 0
         self.done = None
         self.elected_term = None
+        self.term_start_lsn = None
+        self.superseded_by = None
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -164,9 +166,14 @@ class Client:
                 if m:
                     self.done = lsn(m.group(1))
                     self.commit = max(self.commit, self.done)
-                m = re.match(r"elected term=(\d+)", line)
+                m = re.match(r"elected term=(\d+) term_start_lsn=(\S+)", line)
                 if m:
                     self.elected_term = int(m.group(1))
+                    self.term_start_lsn = lsn(m.group(2))
+                m = re.match(r"superseded term=(\d+) commit=(\S+)", line)
+                if m:
+                    self.superseded_by = int(m.group(1))
+                    self.commit = max(self.commit, lsn(m.group(2)))
 
     def wait(self, timeout=120):
         rc = self.proc.wait(timeout=timeout)
@@ -665,9 +672,39 @@ def scenario_sigstop(exe, client_exe, root):
     return nodes
 
 
+def scenario_takeover(exe, client_exe, root):
+    """A second compute takes over with a higher term; the first stops with
+    "superseded" and commits nothing past the second one's term start."""
+    nodes = start_cluster(exe, root)
+    tl = new_timeline(0xA8)
+    a = Client(client_exe, nodes, tl, "--records", "40000", "--record-bytes", "2000", "--timeout-s", "120")
+    try:
+        wait_for("first commits", lambda: a.commit >= START + 1024 * 1024, timeout=60)
+        b = Client(client_exe, nodes, tl, "--elect-only", "--proposer-id", "2", "--timeout-s", "30")
+        try:
+            rc_b = b.wait(timeout=60)
+        finally:
+            b.stop()
+        check(rc_b == 0 and b.elected_term and b.elected_term > (a.elected_term or 0),
+              "second compute not elected (%s):\n%s" % (rc_b, b.output()))
+        rc_a = a.wait(timeout=60)
+    finally:
+        a.stop()
+    check(rc_a == 3 and a.superseded_by is not None and a.superseded_by >= b.elected_term,
+          "first compute not superseded (%s):\n%s" % (rc_a, a.output()))
+    check(a.commit <= b.term_start_lsn, "first compute committed %s past the new term's start %s" %
+          (lsn_text(a.commit), lsn_text(b.term_start_lsn)))
+    in_new_term = [n.id for n in nodes if n.timeline(tl)["term"] >= b.elected_term]
+    check(len(in_new_term) >= 2, "no quorum in the new term: %s" % in_new_term)
+    print("term %d took over at %s; the first compute stopped at commit %s (superseded by term %d)" %
+          (b.elected_term, lsn_text(b.term_start_lsn), lsn_text(a.commit), a.superseded_by))
+    return nodes
+
+
 SCENARIOS = {"basic": scenario_basic, "kill9": scenario_kill9, "hostile": scenario_hostile, "cli": scenario_cli,
              "restart": scenario_restart, "diskfull": scenario_diskfull,
-             "retention": scenario_retention, "sigstop": scenario_sigstop}
+             "retention": scenario_retention, "sigstop": scenario_sigstop,
+             "takeover": scenario_takeover}
 
 
 def main():
