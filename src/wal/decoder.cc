@@ -8,6 +8,12 @@
 
 namespace wq::wal {
 
+namespace {
+// A record buffer grown past this by a large record is freed at the next record
+// start rather than kept for reuse.
+constexpr std::size_t kRecordBufferKeepBytes = 1u << 20;
+}  // namespace
+
 const char* end_reason_name(EndReason reason) {
   switch (reason) {
     case EndReason::kZeroPage: return "zero page";
@@ -46,19 +52,45 @@ StreamDecoder::StreamDecoder(Lsn start, DecoderOptions options)
 
 void StreamDecoder::feed(std::span<const std::uint8_t> bytes) {
   if (end_ || bytes.empty()) return;
-  if (in_off_ == in_.size()) {
+  if (available() == 0 && pending_.empty()) {
+    // The usual case: all earlier input was consumed, so read these bytes in place.
+    cur_ = bytes.data();
+    cur_size_ = bytes.size();
+    cur_off_ = 0;
+    cur_owned_ = false;
     in_.clear();
-    in_off_ = 0;
-  } else if (in_off_ > 0 && in_off_ >= in_.size() / 2) {
-    in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_off_));
-    in_off_ = 0;
+    return;
   }
+  if (cur_owned_ && pending_.empty()) {
+    // A short tail was kept at NeedMore; these bytes follow it.
+    pending_ = bytes;
+    return;
+  }
+  // Fed again before asking for more: own everything unread, then these bytes.
+  own_input(pending_.size());
   in_.insert(in_.end(), bytes.begin(), bytes.end());
+  cur_ = in_.data();
+  cur_size_ = in_.size();
+}
+
+void StreamDecoder::own_input(std::size_t more) {
+  WQ_ASSERT(more <= pending_.size(), "own {} of {} pending bytes", more, pending_.size());
+  if (cur_owned_) {
+    in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(cur_off_));
+  } else {
+    in_.assign(input(), input() + available());
+  }
+  in_.insert(in_.end(), pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(more));
+  pending_ = pending_.subspan(more);
+  cur_ = in_.data();
+  cur_size_ = in_.size();
+  cur_off_ = 0;
+  cur_owned_ = true;
 }
 
 void StreamDecoder::consume(std::size_t n) {
   WQ_ASSERT(n <= available(), "consume {} of {}", n, available());
-  in_off_ += n;
+  cur_off_ += n;
   pos_ += n;
 }
 
@@ -66,13 +98,33 @@ StreamDecoder::Step StreamDecoder::fail(EndReason reason, Lsn lsn, std::string m
   end_ = EndOfWal{reason, lsn, std::move(message)};
   in_.clear();
   in_.shrink_to_fit();
-  in_off_ = 0;
+  cur_ = nullptr;
+  cur_size_ = 0;
+  cur_off_ = 0;
+  cur_owned_ = false;
+  pending_ = {};
   rec_.clear();
   rec_.shrink_to_fit();
   return DecodeStep(*end_);
 }
 
 StreamDecoder::Step StreamDecoder::need_more() {
+  if (!pending_.empty()) {
+    if (available() == 0) {
+      cur_ = pending_.data();
+      cur_size_ = pending_.size();
+      cur_off_ = 0;
+      cur_owned_ = false;
+      pending_ = {};
+      in_.clear();
+    } else {
+      // A header straddles the kept tail and the next chunk: join a page of it.
+      own_input(std::min<std::size_t>(pending_.size(), kBlockSize));
+    }
+    return std::nullopt;
+  }
+  // The caller may reuse its buffer once it sees NeedMore: keep the short tail.
+  if (!cur_owned_ && available() > 0) own_input(0);
   if (!finished_) return DecodeStep(NeedMore{});
   if (state_ == State::kRecordBody ||
       (state_ == State::kPageHeader && rec_total_ != 0 && rec_.size() < rec_total_)) {
@@ -242,9 +294,11 @@ StreamDecoder::Step StreamDecoder::on_record_start() {
   rec_header_checked_ = false;
   std::uint32_t tot_len = load_u32(input());
   if (tot_len < kRecordHeaderSize) {
-    return fail(EndReason::kBadLength, rec_start_,
-                fmt::format("invalid record length at {}: wanted {}, got {}", rec_start_,
-                            kRecordHeaderSize, tot_len));
+    fail(EndReason::kBadLength, rec_start_,
+         fmt::format("invalid record length at {}: wanted {}, got {}", rec_start_,
+                     kRecordHeaderSize, tot_len));
+    end_->zero_length = tot_len == 0;
+    return DecodeStep(*end_);
   }
   if (tot_len > opt_.max_record_bytes) {
     return fail(EndReason::kRecordTooLarge, rec_start_,
@@ -255,8 +309,15 @@ StreamDecoder::Step StreamDecoder::on_record_start() {
     if (Step s = check_record_header(input())) return s;
     rec_header_checked_ = true;
   }
+  if (tot_len <= page_left && available() >= tot_len) {
+    // The whole record lies in this page of the current input: decode it in place.
+    std::span<const std::uint8_t> bytes(input(), tot_len);
+    consume(tot_len);
+    return finish_record(bytes);
+  }
   rec_total_ = tot_len;
   rec_.clear();
+  if (rec_.capacity() > kRecordBufferKeepBytes) rec_.shrink_to_fit();
   state_ = State::kRecordBody;
   return std::nullopt;
 }
@@ -278,12 +339,12 @@ StreamDecoder::Step StreamDecoder::on_record_body() {
       rec_header_checked_ = true;
     }
   }
-  return finish_record();
+  return finish_record(rec_);
 }
 
-StreamDecoder::Step StreamDecoder::finish_record() {
+StreamDecoder::Step StreamDecoder::finish_record(std::span<const std::uint8_t> bytes) {
   RecordFault fault = RecordFault::kNone;
-  auto r = decode_record(rec_, rec_start_, opt_.seg_size, &fault);
+  auto r = decode_record(bytes, rec_start_, opt_.seg_size, &fault);
   if (!r) {
     EndReason reason = EndReason::kMalformedRecord;
     switch (fault) {
@@ -309,8 +370,7 @@ StreamDecoder::Step StreamDecoder::finish_record() {
   have_prev_ = true;
   valid_end_ = rec.end_lsn;
   rec_total_ = 0;
-  rec.bytes = std::move(rec_);
-  rec_ = {};
+  rec.set_bytes(bytes);  // rec_ keeps its capacity for the next record
   return DecodeStep(std::move(rec));
 }
 

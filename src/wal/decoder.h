@@ -3,8 +3,10 @@
 // continuation flags, xl_prev links and CRCs like PG's xlogreader, and stopping
 // at the first thing that is not valid WAL (the end of WAL) with a reason, an
 // LSN and PG-like wording (reference §1.2, §1.3, §1.10, §7.3, §7.4, §7.6,
-// §7.11). Memory is bounded: at most one record (<= max_record_bytes) plus the
-// unconsumed input. Pure.
+// §7.11). A record that lies inside one page of one fed chunk is decoded and
+// handed out in place; only records crossing a page or a chunk are copied.
+// Memory is bounded: at most one record (<= max_record_bytes, grown only with
+// the bytes received) plus a page of unconsumed input. Pure.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +25,9 @@ namespace wq::wal {
 
 struct DecoderOptions {
   std::uint64_t seg_size = kDefaultSegmentSize;
-  std::uint32_t max_record_bytes = 64u << 20;
+  // PG16's cap (PG15 has none). The record buffer grows with the bytes
+  // received, never to xl_tot_len up front, so a garbage length costs nothing.
+  std::uint32_t max_record_bytes = 1020u << 20;
   // true: start is a page boundary (usually a segment start) and the first fed
   // bytes are a page header; a leading continuation is skipped and the first
   // record that begins after it is returned (XLogFindNextRecord). false: start
@@ -59,6 +63,9 @@ struct EndOfWal {
   EndReason reason;
   Lsn lsn;              // where the problem is (record start or page)
   std::string message;  // PG-like, one line
+  // kBadLength with xl_tot_len == 0 where a record would start: the usual end
+  // of WAL in zeroed space after the last record (PG: "... got 0").
+  bool zero_length = false;
 };
 
 using DecodeStep = std::variant<DecodedRecord, NeedMore, EndOfWal>;
@@ -68,13 +75,17 @@ class StreamDecoder {
   explicit StreamDecoder(Lsn start, DecoderOptions options = {});
 
   // Appends the next bytes of the stream (contiguous with what came before).
-  // Ignored after the end of WAL was found.
+  // Ignored after the end of WAL was found. The decoder reads the bytes in
+  // place: they must stay valid and unchanged until next() returns NeedMore or
+  // EndOfWal, or until the next feed() (by then it has copied what it still
+  // needs, at most a page). Records returned by next() may view them.
   void feed(std::span<const std::uint8_t> bytes);
   // Declares that no more bytes will come: an incomplete record or page
   // becomes EndOfWal{kEndOfInput}.
   void finish() { finished_ = true; }
 
-  // The next record, NeedMore, or the (sticky) end of WAL.
+  // The next record, NeedMore, or the (sticky) end of WAL. A record's bytes()
+  // are valid until the next feed() or next(); DecodedRecord::keep() to hold them.
   DecodeStep next();
 
   // End LSN of the last good record (start if none yet).
@@ -82,7 +93,7 @@ class StreamDecoder {
   // LSN of the next byte the decoder will consume.
   Lsn position() const { return pos_; }
   // Bytes fed but not yet consumed (for tests of the memory bound).
-  std::size_t buffered_input() const { return in_.size() - in_off_; }
+  std::size_t buffered_input() const { return available() + pending_.size(); }
   std::size_t buffered_record() const { return rec_.size(); }
 
  private:
@@ -91,13 +102,16 @@ class StreamDecoder {
   using Step = std::optional<DecodeStep>;
   Step fail(EndReason reason, Lsn lsn, std::string message);
   Step need_more();
-  std::size_t available() const { return in_.size() - in_off_; }
-  const std::uint8_t* input() const { return in_.data() + in_off_; }
+  std::size_t available() const { return cur_size_ - cur_off_; }
+  const std::uint8_t* input() const { return cur_ + cur_off_; }
   void consume(std::size_t n);
+  // Makes in_ hold the unconsumed current bytes (and, if given, up to `more`
+  // bytes taken from pending_) and the current input.
+  void own_input(std::size_t more);
   Step on_page_header();
   Step on_record_start();
   Step on_record_body();
-  Step finish_record();
+  Step finish_record(std::span<const std::uint8_t> bytes);
   Step check_record_header(const std::uint8_t* hdr);
 
   DecoderOptions opt_;
@@ -125,8 +139,16 @@ class StreamDecoder {
   std::uint64_t skip_ = 0;
   State after_skip_ = State::kRecordStart;
 
+  // Input. cur_ is either the caller's fed bytes (borrowed) or in_ (owned: a
+  // short tail kept across a NeedMore). pending_ is a fed chunk not yet reached
+  // because an owned tail comes before it; it is non-empty only while cur_ is
+  // owned, and is emptied before next() returns NeedMore.
+  const std::uint8_t* cur_ = nullptr;
+  std::size_t cur_size_ = 0;
+  std::size_t cur_off_ = 0;
+  bool cur_owned_ = false;
+  std::span<const std::uint8_t> pending_;
   std::vector<std::uint8_t> in_;
-  std::size_t in_off_ = 0;
 };
 
 }  // namespace wq::wal

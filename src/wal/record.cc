@@ -9,22 +9,25 @@
 namespace wq::wal {
 
 std::span<const std::uint8_t> DecodedRecord::main_data() const {
-  if (bytes.empty() || main_data_len == 0) return {};
-  return std::span<const std::uint8_t>(bytes).subspan(main_data_offset, main_data_len);
+  std::span<const std::uint8_t> b = bytes();
+  if (b.empty() || main_data_len == 0) return {};
+  return b.subspan(main_data_offset, main_data_len);
 }
 
 std::span<const std::uint8_t> DecodedRecord::block_data(std::size_t i) const {
   WQ_ASSERT(i < blocks.size(), "block index {} of {}", i, blocks.size());
   const BlockRef& b = blocks[i];
-  if (bytes.empty() || !b.has_data) return {};
-  return std::span<const std::uint8_t>(bytes).subspan(b.data_offset, b.data_length);
+  std::span<const std::uint8_t> all = bytes();
+  if (all.empty() || !b.has_data) return {};
+  return all.subspan(b.data_offset, b.data_length);
 }
 
 std::span<const std::uint8_t> DecodedRecord::block_image(std::size_t i) const {
   WQ_ASSERT(i < blocks.size(), "block index {} of {}", i, blocks.size());
   const BlockRef& b = blocks[i];
-  if (bytes.empty() || !b.has_image) return {};
-  return std::span<const std::uint8_t>(bytes).subspan(b.image_offset, b.image_length);
+  std::span<const std::uint8_t> all = bytes();
+  if (all.empty() || !b.has_image) return {};
+  return all.subspan(b.image_offset, b.image_length);
 }
 
 std::uint32_t compute_record_crc(std::span<const std::uint8_t> record) {

@@ -56,9 +56,24 @@ struct DecodedRecord {
   std::uint32_t main_data_offset = 0;  // byte offset in the record bytes
   std::uint32_t main_data_len = 0;
   std::uint32_t fpi_bytes = 0;         // sum of stored image lengths
-  // The reassembled record (tot_len bytes). StreamDecoder fills it; decode_record
-  // leaves it empty because its caller already holds the bytes.
-  std::vector<std::uint8_t> bytes;
+  // The reassembled record (tot_len bytes), page headers removed. From
+  // StreamDecoder it is a view into the caller's fed bytes (a record inside one
+  // page of one fed chunk) or into the decoder's record buffer, valid until the
+  // next feed() or next() on that decoder; keep() copies it into the record so
+  // it lives as long as the record. decode_record leaves it empty because its
+  // caller already holds the bytes.
+  std::span<const std::uint8_t> bytes() const {
+    return kept_.empty() ? view_ : std::span<const std::uint8_t>(kept_);
+  }
+  void set_bytes(std::span<const std::uint8_t> view) {
+    view_ = view;
+    kept_.clear();
+  }
+  void keep() {
+    if (!kept_.empty()) return;
+    kept_.assign(view_.begin(), view_.end());
+    view_ = {};
+  }
 
   bool is_switch() const { return rmid == RM_XLOG_ID && (info & XLR_RMGR_INFO_MASK) == XLOG_SWITCH; }
   std::uint8_t rmgr_info() const { return info & XLR_RMGR_INFO_MASK; }
@@ -66,6 +81,12 @@ struct DecodedRecord {
   std::span<const std::uint8_t> main_data() const;
   std::span<const std::uint8_t> block_data(std::size_t i) const;
   std::span<const std::uint8_t> block_image(std::size_t i) const;
+
+ private:
+  // Copies of a record are safe: a kept record copies its own bytes, a viewing
+  // one copies the view (same lifetime as the original's).
+  std::span<const std::uint8_t> view_;
+  std::vector<std::uint8_t> kept_;
 };
 
 // Which check a record failed; the stream decoder maps it to its end reason.

@@ -63,7 +63,7 @@ bool is_normal_end(const wal::EndOfWal& e, InputEnd input_end) {
       return true;
     case wal::EndReason::kBadLength:
       // xl_tot_len 0 where the next record would start: zeroed space after the last record.
-      return e.message.ends_with("got 0");
+      return e.zero_length;
     case wal::EndReason::kEndOfInput:
       return input_end == InputEnd::kNoMoreFiles;
     default:
@@ -127,9 +127,8 @@ class Dumper {
     wal::DecoderOptions dopt;
     dopt.seg_size = seg_size;
     dopt.start_is_page_aligned = true;
-    // PG15 itself has no record size limit and pg_waldump none either; take
-    // PG16's cap. The decoder's buffer grows only with bytes actually fed.
-    dopt.max_record_bytes = 1020u << 20;
+    // PG15 itself has no record size limit and pg_waldump none either; the
+    // decoder's default is PG16's cap, and its buffer grows only with bytes fed.
     dopt.file_tli = set_.tli;
     wal::StreamDecoder dec(feed_from, dopt);
 

@@ -26,7 +26,7 @@ void exercise_record(const wq::wal::DecodedRecord& rec) {
     const BlockRef& b = rec.blocks[i];
     if (b.has_image) {
       Page page{};
-      (void)restore_image(b, rec.bytes, page);
+      (void)restore_image(b, rec.bytes(), page);
     }
     if (b.has_data && rec.rmid == RM_GENERIC_ID) {
       Page page{};
@@ -94,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto r = decode_record(wal, Lsn(kSeg + kLongPageHeaderSize), kSeg);
   if (r) {
     DecodedRecord rec = std::move(r).value();
-    rec.bytes.assign(wal.begin(), wal.end());
+    rec.set_bytes(wal);
     exercise_record(rec);
   }
   PageCheck check;

@@ -93,7 +93,7 @@ TEST_CASE("SAME_REL, WILL_INIT, forks, origin, top-level xid and long main data"
   auto rec = finalized(rb);
   CHECK(rec.size() == rb.total_length());
   auto d = decode_ok(rec);
-  d.bytes = rec;
+  d.set_bytes(rec);
   REQUIRE(d.blocks.size() == 4);
   CHECK(!d.blocks[0].same_rel);
   CHECK(d.blocks[0].will_init);
@@ -462,7 +462,7 @@ TEST_CASE("generic delta: fragments, merging, holes, and apply") {
     };
     auto rec = finalized(make_generic_record(725, blocks));
     auto d = decode_ok(rec);
-    d.bytes = rec;
+    d.set_bytes(rec);
     REQUIRE(d.blocks.size() == 3);
     CHECK(d.rmid == RM_GENERIC_ID);
     CHECK(d.info == 0);

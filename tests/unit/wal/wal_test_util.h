@@ -54,6 +54,7 @@ inline DecodeResult decode_all(Lsn start, std::span<const std::uint8_t> bytes,
     for (int guard = 0; guard < 10000000; ++guard) {
       DecodeStep s = d.next();
       if (auto* r = std::get_if<DecodedRecord>(&s)) {
+        r->keep();  // its bytes outlive the next feed()
         out.records.push_back(std::move(*r));
         continue;
       }
