@@ -45,19 +45,21 @@ base::Result<PageHeader> decode_page_header(std::span<const std::uint8_t> bytes,
   h.is_long = (h.info & XLP_LONG_HEADER) != 0;
 
   std::uint32_t name_tli = check.file_tli != 0 ? check.file_tli : h.tli;
-  std::string seg = segment_file_name(name_tli, segno_of(expected_pageaddr, check.seg_size),
-                                      check.seg_size);
+  // Named only when a check fails: formatting it for every good page cost ~3% of decoding.
+  auto seg = [&] {
+    return segment_file_name(name_tli, segno_of(expected_pageaddr, check.seg_size), check.seg_size);
+  };
   auto offset = static_cast<std::uint32_t>(segment_offset(expected_pageaddr, check.seg_size));
 
   if (h.magic != kPageMagic) {
     bool zero = std::all_of(p, p + kShortPageHeaderSize, [](std::uint8_t b) { return b == 0; });
     return fail(zero ? PageFault::kZeroHeader : PageFault::kBadMagic, base::ErrorCode::kCorrupt,
                 fmt::format("invalid magic number {:04X} in log segment {}, offset {}", h.magic,
-                            seg, offset));
+                            seg(), offset));
   }
   if ((h.info & ~XLP_ALL_FLAGS) != 0) {
     return fail(PageFault::kBadInfo, base::ErrorCode::kCorrupt,
-                fmt::format("invalid info bits {:04X} in log segment {}, offset {}", h.info, seg,
+                fmt::format("invalid info bits {:04X} in log segment {}, offset {}", h.info, seg(),
                             offset));
   }
   if (h.is_long) {
@@ -89,13 +91,13 @@ base::Result<PageHeader> decode_page_header(std::span<const std::uint8_t> bytes,
     }
   } else if (offset == 0) {
     return fail(PageFault::kBadInfo, base::ErrorCode::kCorrupt,
-                fmt::format("invalid info bits {:04X} in log segment {}, offset {}", h.info, seg,
+                fmt::format("invalid info bits {:04X} in log segment {}, offset {}", h.info, seg(),
                             offset));
   }
   if (h.pageaddr != expected_pageaddr) {
     return fail(PageFault::kBadPageAddr, base::ErrorCode::kCorrupt,
-                fmt::format("unexpected pageaddr {} in log segment {}, offset {}", h.pageaddr, seg,
-                            offset));
+                fmt::format("unexpected pageaddr {} in log segment {}, offset {}", h.pageaddr,
+                            seg(), offset));
   }
   return h;
 }
