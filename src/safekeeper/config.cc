@@ -35,8 +35,10 @@ std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app
                                   e.source().begin.column, e.description()));
   }
   const toml::table& t = parsed.table();
-  for (auto&& [key, node] : t) {
-    std::string k(key.str());
+  for (auto&& entry : t) {
+    // Not a structured binding: clang 14 cannot capture one in the lambdas below.
+    const toml::node& node = entry.second;
+    std::string k(entry.first.str());
     std::string flag = "--" + k;
     for (char& ch : flag) {
       if (ch == '_') ch = '-';
