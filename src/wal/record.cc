@@ -41,25 +41,27 @@ std::uint32_t compute_record_crc(std::span<const std::uint8_t> record) {
 namespace {
 
 // Reads header fields from the front of the body, failing like COPY_HEADER_FIELD.
+// Forced inline: GCC left u32() as a call in the per-record loop (~3% of
+// walquorum-waldump --stats CPU).
 class Cursor {
  public:
   Cursor(const std::uint8_t* base, std::uint32_t pos, std::uint32_t remaining)
       : base_(base), pos_(pos), remaining_(remaining) {}
-  bool take(void* out, std::uint32_t n) {
+  [[gnu::always_inline]] bool take(void* out, std::uint32_t n) {
     if (remaining_ < n) return false;
     std::memcpy(out, base_ + pos_, n);
     pos_ += n;
     remaining_ -= n;
     return true;
   }
-  bool u8(std::uint8_t* v) { return take(v, 1); }
-  bool u16(std::uint16_t* v) {
+  [[gnu::always_inline]] bool u8(std::uint8_t* v) { return take(v, 1); }
+  [[gnu::always_inline]] bool u16(std::uint16_t* v) {
     std::uint8_t b[2];
     if (!take(b, 2)) return false;
     *v = load_u16(b);
     return true;
   }
-  bool u32(std::uint32_t* v) {
+  [[gnu::always_inline]] bool u32(std::uint32_t* v) {
     std::uint8_t b[4];
     if (!take(b, 4)) return false;
     *v = load_u32(b);
