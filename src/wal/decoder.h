@@ -6,7 +6,9 @@
 // §7.11). A record that lies inside one page of one fed chunk is decoded and
 // handed out in place; only records crossing a page or a chunk are copied.
 // Memory is bounded: at most one record (<= max_record_bytes, grown only with
-// the bytes received) plus a page of unconsumed input. Pure.
+// the bytes received) plus the input it had to copy: under a page when the
+// caller drains next() to NeedMore before each feed(), else the unread bytes.
+// Pure.
 #pragma once
 
 #include <cstdint>
