@@ -7,20 +7,16 @@
 #include <utility>
 
 #include "base/assert.h"
+#include "base/overloaded.h"
 
 namespace wq::core {
+
+using base::Overloaded;
 
 namespace {
 
 // The proposer's side of the common point: its own term has no end yet.
 constexpr Lsn kNoEnd{std::numeric_limits<std::uint64_t>::max()};
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
 
 }  // namespace
 

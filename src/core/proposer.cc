@@ -6,9 +6,12 @@
 #include <limits>
 
 #include "base/assert.h"
+#include "base/overloaded.h"
 #include "core/quorum.h"
 
 namespace wq::core {
+
+using base::Overloaded;
 
 namespace {
 
@@ -19,13 +22,6 @@ constexpr Lsn kNoEnd{std::numeric_limits<std::uint64_t>::max()};
 constexpr std::uint64_t kAppendBytesMax = 128 * 1024;
 // Bound on the messages one input may produce.
 constexpr std::size_t kSendsPerInputMax = 1 << 20;
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
 
 }  // namespace
 
