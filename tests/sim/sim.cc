@@ -922,10 +922,13 @@ struct Sim::Impl {
     res.committed_bytes = committed.size();
   }
 
-  // Bytes [from, to) as history `h` attributes them to terms.
-  bool history_bytes(const TermHistory& h, Lsn from, Lsn to, std::vector<std::uint8_t>& out,
-                     std::string& why) const {
-    out.clear();
+  // Walks [from, to) piece by piece as history `h` attributes it to terms, calling
+  // on_piece(term, bytes that term wrote for [pos, stop), pos, stop). False (with `why`)
+  // if no term covers a byte, a term was never elected or did not write those bytes, or
+  // on_piece says so.
+  template <class OnPiece>
+  bool walk_history(const TermHistory& h, Lsn from, Lsn to, std::string& why,
+                    OnPiece&& on_piece) const {
     const auto& e = h.entries();
     Lsn pos = from;
     for (std::size_t i = 0; i < e.size() && pos < to; ++i) {
@@ -947,15 +950,24 @@ struct Sim::Impl {
                           tr.start + tr.bytes.size(), pos, stop);
         return false;
       }
-      auto b = tr.bytes.begin() + static_cast<std::ptrdiff_t>(pos - tr.start);
-      out.insert(out.end(), b, b + static_cast<std::ptrdiff_t>(stop - pos));
+      if (!on_piece(e[i].term, tr.bytes.data() + (pos - tr.start), pos, stop)) return false;
       pos = stop;
     }
     if (pos < to) {
-      why = fmt::format("history ends before {}", to);
+      why = fmt::format("history {} ends before {}", h.to_string(), to);
       return false;
     }
     return true;
+  }
+
+  // Bytes [from, to) as history `h` attributes them to terms.
+  bool history_bytes(const TermHistory& h, Lsn from, Lsn to, std::vector<std::uint8_t>& out,
+                     std::string& why) const {
+    out.clear();
+    return walk_history(h, from, to, why, [&](Term, const std::uint8_t* b, Lsn pos, Lsn stop) {
+      out.insert(out.end(), b, b + (stop - pos));
+      return true;
+    });
   }
 
   // `actual` holds bytes from `from`; they must equal what the history's terms wrote.
@@ -968,43 +980,15 @@ struct Sim::Impl {
       from = from + skip;
       if (actual.empty()) return true;
     }
-    const auto& e = h.entries();
-    Lsn to = from + actual.size();
-    Lsn pos = from;
-    for (std::size_t i = 0; i < e.size() && pos < to; ++i) {
-      Lsn seg_end = i + 1 < e.size() ? e[i + 1].lsn : Lsn(~std::uint64_t{0});
-      if (seg_end <= pos) continue;
-      if (e[i].lsn > pos) {
-        why = fmt::format("no term covers {}", pos);
-        return false;
-      }
-      Lsn stop = std::min(seg_end, to);
-      auto it = terms.find(e[i].term);
-      if (it == terms.end()) {
-        why = fmt::format("term {} was never elected", e[i].term);
-        return false;
-      }
-      const TermRecord& tr = it->second;
-      if (pos < tr.start || stop > tr.start + tr.bytes.size()) {
-        why = fmt::format("term {} wrote [{}, {}), the WAL holds [{}, {}) under it", e[i].term,
-                          tr.start, tr.start + tr.bytes.size(), pos, stop);
-        return false;
-      }
-      const std::uint8_t* want = tr.bytes.data() + (pos - tr.start);
-      const std::uint8_t* have = actual.data() + (pos - from);
-      if (std::memcmp(want, have, stop - pos) != 0) {
-        std::uint64_t k = 0;
-        while (want[k] == have[k]) ++k;
-        why = fmt::format("byte at {} differs from term {}'s", pos + k, e[i].term);
-        return false;
-      }
-      pos = stop;
-    }
-    if (pos < to) {
-      why = fmt::format("history {} ends before {}", h.to_string(), to);
-      return false;
-    }
-    return true;
+    return walk_history(h, from, from + actual.size(), why,
+                        [&](Term term, const std::uint8_t* want, Lsn pos, Lsn stop) {
+                          const std::uint8_t* have = actual.data() + (pos - from);
+                          if (std::memcmp(want, have, stop - pos) == 0) return true;
+                          std::uint64_t k = 0;
+                          while (want[k] == have[k]) ++k;
+                          why = fmt::format("byte at {} differs from term {}'s", pos + k, term);
+                          return false;
+                        });
   }
 
   bool is_generated_boundary(Lsn l) const {
