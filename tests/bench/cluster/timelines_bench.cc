@@ -9,6 +9,7 @@
 // Output, one JSON object per line, for tests/bench/cluster/run.py, which
 // samples the safekeepers' /proc between the window lines:
 //   {"event":"elected",...}        every timeline elected
+//   {"event":"warm",...}           every timeline committed a first record
 //   {"event":"window_start"}       the measured window begins
 //   {"event":"window_end",...}     commits, latency and lateness in the window
 // Exit 0, or 4 if not every timeline was elected before --elect-timeout-s.
@@ -67,6 +68,7 @@ struct Timeline {
   std::optional<Clock::time_point> proposed_at;
   Lsn waiting_for;
   bool started = false;
+  bool warm = false;  // committed its first record
 };
 
 class Driver {
@@ -187,6 +189,10 @@ class Driver {
       else start_more();
     }
     if (t.proposed_at && t.proposer.commit_lsn() >= t.waiting_for) {
+      if (!t.warm) {
+        t.warm = true;
+        if (++warm_ == opts_.count) on_all_warm();
+      }
       if (measuring_) {
         latencies_us_.push_back(std::chrono::duration<double, std::micro>(Clock::now() - *t.proposed_at).count());
         ++commits_;
@@ -206,8 +212,16 @@ class Driver {
       next_turn_.push_back(now + std::chrono::microseconds(static_cast<std::int64_t>(opts_.interval_ms) * 1000 *
                                                            t->index / opts_.count));
     }
-    // One interval of warm-up (first segment files are created), then measure.
-    window_start_at_ = now + std::chrono::milliseconds(opts_.interval_ms) + 2s;
+    // Warm-up: the window opens once every timeline has committed a record
+    // (its first segment exists on every safekeeper) and one interval passed.
+    warm_deadline_ = now + std::chrono::seconds(opts_.elect_timeout_s);
+  }
+
+  void on_all_warm() {
+    double s = std::chrono::duration<double>(Clock::now() - t0_).count();
+    fmt::print("{{\"event\":\"warm\",\"timelines\":{},\"seconds\":{:.2f}}}\n", opts_.count, s);
+    std::fflush(stdout);
+    window_start_at_ = Clock::now() + std::chrono::milliseconds(opts_.interval_ms);
   }
 
   void propose_record(Timeline& t) {
@@ -242,7 +256,12 @@ class Driver {
       if (t->started) apply(*t, t->proposer.tick());
     }
     if (next_turn_.empty()) return;
-    if (!measuring_ && !window_done_ && now >= window_start_at_) {
+    if (warm_ < opts_.count && now > warm_deadline_) {
+      fmt::print("{{\"event\":\"timeout\",\"warm\":{},\"timelines\":{}}}\n", warm_, opts_.count);
+      finish(4);
+      return;
+    }
+    if (warm_ == opts_.count && !measuring_ && !window_done_ && now >= window_start_at_) {
       measuring_ = true;
       window_t0_ = now;
       fmt::print("{{\"event\":\"window_start\"}}\n");
@@ -300,8 +319,9 @@ class Driver {
   std::mt19937_64 rng_;
   std::vector<std::unique_ptr<Timeline>> tls_;
   std::vector<Clock::time_point> next_turn_;
-  Clock::time_point t0_, window_t0_, window_start_at_;
+  Clock::time_point t0_, window_t0_, window_start_at_, warm_deadline_;
   int elected_ = 0;
+  int warm_ = 0;
   bool measuring_ = false;
   bool window_done_ = false;
   bool finished_ = false;
@@ -325,6 +345,7 @@ int main(int argc, char** argv) {
   app.add_option("--record-bytes", o.record_bytes, "xl_tot_len of each record")->check(CLI::Range(32, 8000));
   app.add_option("--start-batch", o.start_batch, "timelines campaigning at once")->check(CLI::Range(1, 65535));
   app.add_option("--elect-timeout-s", o.elect_timeout_s)->check(CLI::Range(1, 3600));
+  app.add_option("--tenant-byte", o.tenant_byte, "every byte of the tenant id (one tenant per run)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
