@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CLUSTER = os.path.join(REPO, "scripts", "cluster")
@@ -102,6 +103,21 @@ class Cluster:
     def sample(self):
         return [proc_sample(p) for p in self.pids]
 
+    def metrics(self):
+        """Per safekeeper: fsyncs, seconds in fsync, bytes synced (from /metrics)."""
+        out = []
+        for n in self.nodes:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % n["ports"]["http"], timeout=10) as r:
+                text = r.read().decode()
+            m = {}
+            for line in text.splitlines():
+                for key in ("walquorum_sk_fsyncs_total", "walquorum_sk_fsync_seconds_sum",
+                            "walquorum_sk_sync_batch_bytes_sum"):
+                    if line.startswith(key + " "):
+                        m[key] = float(line.split()[1])
+            out.append(m)
+        return out
+
     def stop(self):
         if os.path.exists(os.path.join(self.dir, "cluster.json")):
             self.cmd("down")
@@ -169,10 +185,12 @@ def main():
             w3 = [run_json([lim, "writers", "--dir", root, "--block", str(batch), "--writers", "3", "--mib-each", "128"],
                            600)[0] for _ in range(a.repeat)]
             w3_8k = run_json([lim, "writers", "--dir", root, "--block", "8192", "--writers", "3", "--mib-each", "16"], 600)[0]
-            rtt = run_json([lim, "rtt", "--bytes", "8192", "--count", "20000"], 120)[0]
-            rtt256 = run_json([lim, "rtt", "--bytes", "256", "--count", "20000"], 120)[0]
+            rtts = [run_json([lim, "rtt", "--bytes", "8192", "--count", "20000"], 120)[0] for _ in range(a.repeat)]
+            rtts256 = [run_json([lim, "rtt", "--bytes", "256", "--count", "20000"], 120)[0] for _ in range(a.repeat)]
+            rtt = {k: median_of(rtts, k) for k in ("p50_us", "p99_us")}
+            rtt256 = {k: median_of(rtts256, k) for k in ("p50_us", "p99_us")}
             res["limits"] = {"disk_8k": d8, "disk_batch": db, "writers3_batch": w3, "writers3_8k": w3_8k,
-                             "rtt_8k": rtt, "rtt_256": rtt256}
+                             "rtt_8k": rtts, "rtt_256": rtts256}
             ceiling = median_of(w3, "mb_per_s")
             res["limits"]["ceiling_mb_per_s"] = ceiling
             rows += [
@@ -180,7 +198,7 @@ def main():
                 ("machine: %d KiB write+fdatasync, 1 writer" % (batch // 1024), "%.0f MB/s; p50 %d µs, p99 %d µs" % (db["mb_per_s"], db["p50_us"], db["p99_us"]), "", ""),
                 ("machine: 3 writers, fdatasync per %d KiB (ceiling)" % (batch // 1024), "%.0f MB/s (median of %d: %s)" % (ceiling, len(w3), ", ".join("%.0f" % r["mb_per_s"] for r in w3)), "", ""),
                 ("machine: 3 writers, fdatasync per 8 KiB", "%.0f MB/s; p50 %d µs, p99 %d µs" % (w3_8k["mb_per_s"], w3_8k["p50_us"], w3_8k["p99_us"]), "", ""),
-                ("machine: loopback TCP ping-pong, 8 KiB / 256 B request", "p50 %d / %d µs, p99 %d / %d µs" % (rtt["p50_us"], rtt256["p50_us"], rtt["p99_us"], rtt256["p99_us"]), "", ""),
+                ("machine: loopback TCP ping-pong, 8 KiB / 256 B request (medians)", "p50 %d / %d µs, p99 %d / %d µs" % (rtt["p50_us"], rtt256["p50_us"], rtt["p99_us"], rtt256["p99_us"]), "", ""),
                 ("machine: floor of a quorum commit (RTT 256 B + 8 KiB fdatasync p50)", "%d µs" % (rtt256["p50_us"] + d8["p50_us"]), "", ""),
             ]
         else:
@@ -207,9 +225,15 @@ def main():
                         args += ["--mib", str(a.stream_mib), "--batch-bytes", str(batch)]
                     else:
                         args += ["--threads", str(a.committers), "--seconds", str(a.committer_seconds)]
-                    before = cluster.sample()
+                    before, m0 = cluster.sample(), cluster.metrics()
                     r = run_json(args, 900)[0]
                     r["sk_cpu_s"] = cpu_delta(before, cluster.sample())
+                    r["sk_sync"] = []
+                    for a0, a1 in zip(m0, cluster.metrics()):
+                        d = {k: a1.get(k, 0) - a0.get(k, 0) for k in a1}
+                        n = max(1.0, d.get("walquorum_sk_fsyncs_total", 0))
+                        r["sk_sync"].append({"fsyncs": n, "mean_batch_bytes": d.get("walquorum_sk_sync_batch_bytes_sum", 0) / n,
+                                             "mean_fsync_us": 1e6 * d.get("walquorum_sk_fsync_seconds_sum", 0) / n})
                     runs.append(r)
                 res[part] = runs
             if "latency" in res:
@@ -225,6 +249,19 @@ def main():
                     "p50 ≤ 500 µs, p99 ≤ 1,000 µs", verdict(ok, ", ".join(how))))
             if "stream" in res:
                 mbs = median_of(res["stream"], "mb_per_s")
+                sync = [x for r in res["stream"] for x in r["sk_sync"]]
+                own_batch = statistics.median(x["mean_batch_bytes"] for x in sync)
+                own_fsync = statistics.median(x["mean_fsync_us"] for x in sync)
+                rows.append(("  safekeepers' own fdatasync batches in the stream", "mean %.0f KiB, mean fdatasync %d µs" % (
+                    own_batch / 1024, own_fsync), "", ""))
+                if "limits" in parts:
+                    blk = max(8192, int(own_batch) // 4096 * 4096)
+                    wo = [run_json([exe["cluster-limits"], "writers", "--dir", root, "--block", str(blk), "--writers", "3",
+                                    "--mib-each", "128"], 600)[0] for _ in range(a.repeat)]
+                    res["limits"]["writers3_sk_batch"] = wo
+                    own_ceiling = median_of(wo, "mb_per_s")
+                    rows.append(("machine: 3 writers, fdatasync per %d KiB (the safekeepers' mean batch)" % (blk // 1024),
+                                 "%.0f MB/s (median of %d)" % (own_ceiling, len(wo)), "", ""))
                 cpu_mb = statistics.median(sum(r["sk_cpu_s"]) / r["mb"] * 1000 for r in res["stream"])
                 goal = max(150.0, 0.75 * ceiling) if ceiling else 150.0
                 how = "%.0f %% of the ceiling" % (100 * mbs / ceiling) if ceiling else "ceiling not measured"
