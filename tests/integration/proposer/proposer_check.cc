@@ -1,0 +1,407 @@
+// proposer_check: the test compute for the proposer library's integration
+// test (proposer_test.py). It links proposer_dep only through client.h, writes
+// PostgreSQL WAL (XLOG_NOOP records with a payload, via wal::WalWriter) and
+// prints one line per event on stdout for the Python driver:
+//   elected term=T term_start_lsn=X timeline_start_lsn=X prev_record_lsn=X
+//   write mode:  done end=X last_record=X records=N commit=X callbacks=N
+//   stream mode: committed lsn=X | commit_timeout lsn=X commit=X |
+//                stats state=S commit=X reconnects=N sk1=C:X ... |
+//                refused error="..." superseded_by=T then after_refusal ... |
+//                stopped end=X last_record=X commit=X
+//   bench mode:  bench ... (figures, never asserted)
+//   fail reason=...   (exit 1)
+// Logs (spdlog) go to stderr.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "proposer/client.h"
+#include "wal/encoder.h"
+#include "wal/format.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using wq::proposer::Client;
+using wq::proposer::Lsn;
+
+struct Args {
+  std::string mode = "write";
+  std::string safekeepers;
+  std::string tenant, timeline;
+  std::uint64_t proposer_id = 0;
+  std::uint64_t system_id = 7300000000000000001ull;
+  std::uint64_t records = 2000;
+  std::uint32_t record_bytes = 1000;
+  std::uint32_t batch_records = 16;
+  int waiters = 4;
+  int commit_timeout_ms = 1000;
+  std::string expect_term_start, expect_prev;
+  std::uint64_t window_bytes = 4 * 1024 * 1024;
+};
+
+void say(const std::string& line) {
+  std::fputs(line.c_str(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+int fail(const std::string& why) {
+  say(fmt::format("fail reason=\"{}\"", why));
+  return 1;
+}
+
+// Builds batches of XLOG_NOOP records continuing the timeline where the client was elected.
+class Generator {
+ public:
+  Generator(const wq::proposer::Elected& e, const Args& a)
+      : writer_(e.term_start_lsn, 1, a.system_id, wq::wal::kDefaultSegmentSize,
+                e.prev_record_lsn),
+        payload_(a.record_bytes),
+        batch_(a.batch_records) {}
+
+  std::vector<std::uint8_t> next_batch() {
+    for (std::uint32_t i = 0; i < batch_; ++i) {
+      for (std::size_t k = 0; k < payload_.size(); ++k) {
+        payload_[k] = static_cast<std::uint8_t>(records_ * 31 + k);
+      }
+      wq::wal::RecordBuilder rb(wq::wal::RM_XLOG_ID, wq::wal::XLOG_NOOP);
+      rb.set_main_data(payload_);
+      writer_.append(rb);
+      ++records_;
+    }
+    return writer_.take_bytes();
+  }
+  Lsn end() const { return writer_.end_lsn(); }
+  Lsn last_record() const { return writer_.prev_record(); }
+  std::uint64_t records() const { return records_; }
+
+ private:
+  wq::wal::WalWriter writer_;
+  std::vector<std::uint8_t> payload_;
+  std::uint32_t batch_;
+  std::uint64_t records_ = 0;
+};
+
+wq::base::Result<std::unique_ptr<Client>> make_client(const Args& a) {
+  wq::proposer::Options o;
+  std::size_t pos = 0;
+  while (pos <= a.safekeepers.size()) {
+    std::size_t comma = a.safekeepers.find(',', pos);
+    if (comma == std::string::npos) comma = a.safekeepers.size();
+    o.safekeepers.push_back(a.safekeepers.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  auto t = wq::core::Id128::parse_hex(a.tenant);
+  auto l = wq::core::Id128::parse_hex(a.timeline);
+  if (!t || !l) {
+    return wq::base::Unexpected{wq::base::ErrorCode::kInvalidArgument,
+                                "tenant and timeline must be 32 hex digits"};
+  }
+  o.timeline = {*t, *l};
+  o.proposer_id = a.proposer_id;
+  o.system_id = a.system_id;
+  o.window_bytes_max = a.window_bytes;
+  return Client::start(std::move(o));
+}
+
+std::string elected_line(const wq::proposer::Elected& e) {
+  return fmt::format("elected term={} term_start_lsn={} timeline_start_lsn={} prev_record_lsn={}",
+                     e.term.value(), e.term_start_lsn.to_string(),
+                     e.timeline_start_lsn.to_string(), e.prev_record_lsn.to_string());
+}
+
+// Appends `records` records; `waiters` threads wait_committed on the batch ends
+// at the same time, and every batch also gets an on_committed callback whose
+// calls must come in LSN order.
+int run_write(Client& c, const wq::proposer::Elected& e, const Args& a) {
+  Generator gen(e, a);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Lsn> ends;  // batch ends, ascending
+  bool writing = true;
+  std::atomic<std::uint64_t> waited{0};
+  std::atomic<bool> bad{false};
+  std::string bad_reason;
+  auto set_bad = [&](std::string why) {
+    std::lock_guard lk(mu);
+    if (!bad.exchange(true)) bad_reason = std::move(why);
+  };
+
+  std::mutex cb_mu;
+  std::vector<Lsn> cb_order;
+  std::uint64_t cb_errors = 0;
+
+  std::vector<std::thread> threads;
+  for (int w = 0; w < a.waiters; ++w) {
+    threads.emplace_back([&, w] {
+      // Batches w, w + waiters, ...; bounded by the number of batches written.
+      for (std::size_t k = static_cast<std::size_t>(w);; k += static_cast<std::size_t>(a.waiters)) {
+        Lsn target;
+        {
+          std::unique_lock lk(mu);
+          cv.wait(lk, [&] { return k < ends.size() || !writing; });
+          if (k >= ends.size()) return;
+          target = ends[k];
+        }
+        auto st = c.wait_committed(target, 30s);
+        if (!st) {
+          set_bad(fmt::format("wait_committed({}) in waiter {}: {}", target.to_string(), w,
+                              st.error().message));
+          return;
+        }
+        if (c.commit_lsn() < target) {
+          set_bad(fmt::format("wait_committed({}) returned with commit_lsn {}", target.to_string(),
+                              c.commit_lsn().to_string()));
+          return;
+        }
+        ++waited;
+      }
+    });
+  }
+
+  std::uint64_t batches = (a.records + a.batch_records - 1) / a.batch_records;
+  for (std::uint64_t b = 0; b < batches && !bad; ++b) {
+    auto bytes = gen.next_batch();
+    Lsn expect = c.end_lsn() + bytes.size();
+    auto r = c.append(bytes, 30s);
+    if (!r) {
+      set_bad(fmt::format("append: {}", r.error().message));
+      break;
+    }
+    if (*r != expect || *r != gen.end()) {
+      set_bad(fmt::format("append returned {} but the batch ends at {}", r->to_string(),
+                          gen.end().to_string()));
+      break;
+    }
+    c.on_committed(*r, [&cb_mu, &cb_order, &cb_errors, end = *r](wq::base::Status st) {
+      std::lock_guard lk(cb_mu);
+      if (!st) ++cb_errors;
+      cb_order.push_back(end);
+    });
+    {
+      std::lock_guard lk(mu);
+      ends.push_back(*r);
+    }
+    cv.notify_all();
+  }
+  {
+    std::lock_guard lk(mu);
+    writing = false;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  if (bad) return fail(bad_reason);
+  auto st = c.wait_committed(gen.end(), 30s);
+  if (!st) return fail(fmt::format("final wait_committed: {}", st.error().message));
+  // Every callback is queued before its LSN could be answered by the network
+  // thread only after this point; wait (bounded) until all ran.
+  for (int i = 0; i < 3000; ++i) {
+    {
+      std::lock_guard lk(cb_mu);
+      if (cb_order.size() == ends.size()) break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  {
+    std::lock_guard lk(cb_mu);
+    if (cb_order.size() != ends.size() || cb_errors != 0) {
+      return fail(fmt::format("on_committed: {} of {} callbacks ran, {} with an error",
+                              cb_order.size(), ends.size(), cb_errors));
+    }
+    if (!std::is_sorted(cb_order.begin(), cb_order.end())) {
+      return fail("on_committed callbacks ran out of LSN order");
+    }
+  }
+  if (waited != ends.size()) {
+    return fail(fmt::format("{} waits of {} batches", waited.load(), ends.size()));
+  }
+  auto s = c.stats();
+  say(fmt::format("done end={} last_record={} records={} commit={} callbacks={} waits={} "
+                  "appended_bytes={}",
+                  gen.end().to_string(), gen.last_record().to_string(), gen.records(),
+                  c.commit_lsn().to_string(), cb_order.size(), waited.load(), s.appended_bytes));
+  c.stop();
+  // After stop every call reports it.
+  auto after = c.wait_committed(gen.end() + 8, 1s);
+  if (after || after.error().message != "client stopped") {
+    return fail("wait_committed after stop() did not fail with \"client stopped\"");
+  }
+  return 0;
+}
+
+std::string stats_line(Client& c) {
+  auto s = c.stats();
+  std::string line = fmt::format("stats state={} commit={} end={} reconnects={}",
+                                 wq::proposer::state_name(s.state), s.commit_lsn.to_string(),
+                                 s.end_lsn.to_string(), s.reconnects);
+  for (std::size_t i = 0; i < s.safekeepers.size(); ++i) {
+    line += fmt::format(" sk{}={}:{}", i + 1, s.safekeepers[i].connected ? 1 : 0,
+                        s.safekeepers[i].acked_flush_lsn.to_string());
+  }
+  return line;
+}
+
+// Appends one batch at a time and waits for its commit, reporting every
+// commit, timeout and refusal, until "quit" (or EOF) on stdin.
+int run_stream(Client& c, const wq::proposer::Elected& e, const Args& a) {
+  Generator gen(e, a);
+  static std::atomic<bool> quit{false};  // static: the detached reader may outlive this call
+  std::thread input([] {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line == "quit") break;
+    }
+    quit = true;
+  });
+  input.detach();  // blocked in getline until stdin closes; the process exits anyway
+  auto last_stats = std::chrono::steady_clock::now() - 1s;
+  auto last_commit_line = last_stats;
+  std::optional<Lsn> waiting;
+  // Bounded by `records` batches plus the time until quit.
+  while (!quit) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_stats >= 100ms) {
+      say(stats_line(c));
+      last_stats = now;
+    }
+    if (!waiting) {
+      if (gen.records() >= a.records) {
+        std::this_thread::sleep_for(20ms);  // idle: only report stats until quit
+        continue;
+      }
+      auto r = c.append(gen.next_batch(), std::chrono::milliseconds(a.commit_timeout_ms));
+      if (!r) {
+        if (r.error().code == wq::base::ErrorCode::kTimeout) {
+          return fail(fmt::format("append timed out: {}", r.error().message));
+        }
+        say(fmt::format("refused error=\"{}\" superseded_by={}", r.error().message,
+                        c.superseded_by() ? c.superseded_by()->value() : 0));
+        break;
+      }
+      waiting = *r;
+    }
+    auto st = c.wait_committed(*waiting, std::chrono::milliseconds(a.commit_timeout_ms));
+    if (st) {
+      now = std::chrono::steady_clock::now();
+      if (now - last_commit_line >= 20ms) {
+        say(fmt::format("committed lsn={}", waiting->to_string()));
+        last_commit_line = now;
+      }
+      waiting.reset();
+      continue;
+    }
+    if (st.error().code == wq::base::ErrorCode::kTimeout) {
+      say(fmt::format("commit_timeout lsn={} commit={}", waiting->to_string(),
+                      c.commit_lsn().to_string()));
+      continue;
+    }
+    say(fmt::format("refused error=\"{}\" superseded_by={}", st.error().message,
+                    c.superseded_by() ? c.superseded_by()->value() : 0));
+    break;
+  }
+  if (!quit) {
+    // Refused: every later call must fail the same way, and state() says why.
+    auto ap = c.append(gen.next_batch(), 1s);
+    auto we = c.wait_elected(1s);
+    say(fmt::format("after_refusal state={} append=\"{}\" wait_elected=\"{}\"",
+                    wq::proposer::state_name(c.state()), ap ? "ok" : ap.error().message,
+                    we ? "ok" : we.error().message));
+    say(stats_line(c));
+    return 3;
+  }
+  say(stats_line(c));
+  c.stop();
+  say(fmt::format("stopped end={} last_record={} commit={}", gen.end().to_string(),
+                  gen.last_record().to_string(), c.commit_lsn().to_string()));
+  return 0;
+}
+
+// Throughput (pipelined appends, one final wait) and commit latency (one batch
+// in flight). Printed, never asserted.
+int run_bench(Client& c, const wq::proposer::Elected& e, const Args& a) {
+  Generator gen(e, a);
+  auto t0 = std::chrono::steady_clock::now();
+  Lsn start = c.end_lsn();
+  while (gen.records() < a.records) {
+    auto r = c.append(gen.next_batch(), 30s);
+    if (!r) return fail(fmt::format("append: {}", r.error().message));
+  }
+  auto st = c.wait_committed(gen.end(), 60s);
+  if (!st) return fail(st.error().message);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double mb = static_cast<double>(gen.end() - start) / 1e6;
+  std::vector<double> lat_us;
+  for (int i = 0; i < 500; ++i) {
+    auto t1 = std::chrono::steady_clock::now();
+    auto r = c.append(gen.next_batch(), 30s);
+    if (!r) return fail(fmt::format("append: {}", r.error().message));
+    auto w = c.wait_committed(*r, 30s);
+    if (!w) return fail(w.error().message);
+    lat_us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t1).count());
+  }
+  std::sort(lat_us.begin(), lat_us.end());
+  say(fmt::format("bench records={} record_bytes={} batch_records={} wal_mb={:.1f} seconds={:.3f} "
+                  "mb_per_s={:.1f} commit_us_p50={:.0f} commit_us_p99={:.0f}",
+                  gen.records(), a.record_bytes, a.batch_records, mb, secs, mb / secs,
+                  lat_us[lat_us.size() / 2], lat_us[lat_us.size() * 99 / 100]));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"proposer_check: test compute for the proposer library", "proposer_check"};
+  Args a;
+  app.add_option("--mode", a.mode, "write|stream|bench")->check(CLI::IsMember({"write", "stream", "bench"}));
+  app.add_option("--safekeepers", a.safekeepers, "H:P,H:P,...")->required();
+  app.add_option("--tenant", a.tenant)->required();
+  app.add_option("--timeline", a.timeline)->required();
+  app.add_option("--proposer-id", a.proposer_id);
+  app.add_option("--records", a.records);
+  app.add_option("--record-bytes", a.record_bytes);
+  app.add_option("--batch-records", a.batch_records)->check(CLI::Range(1, 100000));
+  app.add_option("--waiters", a.waiters)->check(CLI::Range(1, 64));
+  app.add_option("--commit-timeout-ms", a.commit_timeout_ms);
+  app.add_option("--window-bytes", a.window_bytes);
+  app.add_option("--expect-term-start", a.expect_term_start);
+  app.add_option("--expect-prev", a.expect_prev);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("proposer_check"));
+  spdlog::set_level(spdlog::level::info);
+
+  auto client = make_client(a);
+  if (!client) return fail(client.error().message);
+  Client& c = **client;
+  auto e = c.wait_elected(30s);
+  if (!e) return fail(fmt::format("wait_elected: {}", e.error().message));
+  say(elected_line(*e));
+  if (!a.expect_term_start.empty() && e->term_start_lsn.to_string() != a.expect_term_start) {
+    return fail(fmt::format("term_start_lsn {} but expected {}", e->term_start_lsn.to_string(),
+                            a.expect_term_start));
+  }
+  if (!a.expect_prev.empty() && e->prev_record_lsn.to_string() != a.expect_prev) {
+    return fail(fmt::format("prev_record_lsn {} but expected {}", e->prev_record_lsn.to_string(),
+                            a.expect_prev));
+  }
+  if (a.mode == "write") return run_write(c, *e, a);
+  if (a.mode == "stream") return run_stream(c, *e, a);
+  return run_bench(c, *e, a);
+}
