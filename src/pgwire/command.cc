@@ -251,12 +251,16 @@ base::Result<Command> parse_command(std::string_view text) {
         "START_REPLICATION, CREATE_REPLICATION_SLOT, DROP_REPLICATION_SLOT)",
         quote_for_message(text)));
   };
+  std::string_view rest = text;
+  while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+  std::string_view first_word = rest.substr(0, rest.find_first_of(" \t\r\n\f;("));
+  if (first_word == "BASE_BACKUP") {
+    return unsupported("BASE_BACKUP is not supported by this server: it serves WAL streaming only");
+  }
   if (!tokens) {
     // Unscannable text that does not even start like a replication command is SQL.
     bool starts_with_keyword = false;
-    for (std::string_view k : kCommandKeywords) {
-      if (text.substr(0, text.find_first_of(" \t\r\n")) == k) starts_with_keyword = true;
-    }
+    for (std::string_view k : kCommandKeywords) starts_with_keyword = starts_with_keyword || first_word == k;
     if (!starts_with_keyword) return not_replication();
     return base::Unexpected{tokens.error()};
   }
