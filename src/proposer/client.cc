@@ -45,6 +45,8 @@ constexpr std::uint64_t kTailWindowBytes = 64 * 1024;
 constexpr std::uint64_t kTailWindowBytesMax = (1ull << 30) + 2 * wal::kDefaultSegmentSize;
 // Delay between peer fetches refused because commit_lsn has not reached term_start_lsn yet.
 constexpr std::chrono::milliseconds kTailRetry{20};
+// Refusals of one safekeeper in a row before the tail read tries the next (1 s).
+constexpr std::uint32_t kTailRetriesMax = 50;
 // Connection failures to one safekeeper logged at info at most this often.
 constexpr std::chrono::seconds kConnectLogInterval{10};
 
@@ -108,6 +110,7 @@ struct Client::Impl {
     std::shared_ptr<net::FramedConnection> conn;
     std::uint64_t gen = 0;
     std::uint64_t attempts = 0;
+    std::uint32_t not_serving = 0;  // refusals from the current source in a row
   };
 
   void run() { io.run(); }
@@ -299,6 +302,7 @@ struct Client::Impl {
     if (tail.conn) tail.conn->close("tail read moves to another safekeeper");
     tail.conn.reset();
     ++tail.gen;
+    tail.not_serving = 0;
     tail.source = (tail.source + 1) % peers.size();
     tail_timer.expires_after(std::chrono::milliseconds(
         std::min<std::int64_t>(opt.reconnect_max.count(),
@@ -315,6 +319,7 @@ struct Client::Impl {
     co.idle_timeout = opt.idle_timeout;
     tail.conn = net::FramedConnection::create(
         std::move(s), co, fmt::format("proposer tail read from {}", addrs[i].to_string()));
+    tail.not_serving = 0;
     tail.conn->start(
         [this, gen](std::span<const std::uint8_t> payload) {
           if (finished || !tail.active || tail.gen != gen) return;
@@ -353,9 +358,10 @@ struct Client::Impl {
       return;
     }
     if (const auto* r = std::get_if<core::Refused>(&msg)) {
-      if (r->reason == core::RefuseReason::kNotServing) {
+      if (r->reason == core::RefuseReason::kNotServing && ++tail.not_serving < kTailRetriesMax) {
         // Usually: this safekeeper has not learned a commit_lsn ≥ term_start_lsn
-        // yet (heartbeats carry it); ask again shortly.
+        // yet (heartbeats carry it); ask again shortly. One that stays behind
+        // (it lags, or is being recovered) is left for the next safekeeper.
         spdlog::debug("event=proposer_tail_wait detail=\"{}\"", r->detail);
         tail_timer.expires_after(kTailRetry);
         tail_timer.async_wait([this, gen](const asio::error_code& ec) {
@@ -571,6 +577,7 @@ struct Client::Impl {
   Lsn elected_timeline_start;
   bool finished = false;  // network thread: no more network activity
   std::thread thread;
+  std::thread::id thread_id;  // set once in start(), before any public call
 
   // ---- shared with callers, under mu ----
   mutable std::mutex mu;
@@ -670,6 +677,7 @@ base::Result<std::unique_ptr<Client>> Client::start(Options options) {
     auto guard = asio::make_work_guard(raw->io);
     raw->run();
   });
+  raw->thread_id = raw->thread.get_id();
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -679,6 +687,8 @@ Client::~Client() { stop(); }
 
 void Client::stop() {
   Impl& m = *impl_;
+  WQ_ASSERT(std::this_thread::get_id() != m.thread_id,
+            "proposer::Client::stop() called from a callback on the network thread");
   {
     std::lock_guard lk(m.mu);
     if (m.stop_requested) return;
