@@ -144,7 +144,9 @@ class Driver {
 
   void on_connected(Timeline& t, std::size_t k, asio::ip::tcp::socket s) {
     wq::net::ConnectionOptions co;
-    co.idle_timeout = 15000ms;
+    // Long: while the safekeeper creates 1,000 timelines' first segments its
+    // replies can lag by many seconds, and a reconnect there only adds noise.
+    co.idle_timeout = 60000ms;
     co.read_chunk_bytes = 16 * 1024;  // 1,000s of connections in one process
     auto conn = wq::net::FramedConnection::create(std::move(s), co, fmt::format("tl{} sk{}", t.index, k + 1));
     NodeId id = node(k);
