@@ -28,6 +28,7 @@
 #include "net/connection.h"
 #include "proposer/wal_tail.h"
 #include "wal/format.h"
+#include "wal/page.h"
 
 namespace wq::proposer {
 
@@ -179,6 +180,13 @@ struct Client::Impl {
           if (!msg) {
             peers[i].conn->close(fmt::format("malformed reply: {}", msg.error().message));
             return;
+          }
+          if (const auto* r = std::get_if<core::Refused>(&*msg)) {
+            // Usually a higher term (this client is about to be superseded);
+            // a wrong timeline or corruption makes the safekeeper unusable.
+            spdlog::info("event=proposer_refused sk={} term={} reason=\"{}\" detail=\"{}\"",
+                         addrs[i].to_string(), r->term, core::refuse_reason_name(r->reason),
+                         r->detail);
           }
           handle(proposer.on_message(node_of(i), *msg));
           publish_peer(i);
@@ -753,6 +761,18 @@ base::Result<Lsn> Client::append(std::span<const std::uint8_t> wal,
           base::ErrorCode::kInvalidArgument,
           fmt::format("append of {} bytes exceeds window_bytes_max {}; append smaller chunks",
                       wal.size(), m.opt.window_bytes_max)};
+    }
+    if (wal::is_page_aligned(m.end)) {
+      // Cheap misuse check where it is possible: bytes that begin on a page must
+      // begin with that page's header.
+      auto h = wal::decode_page_header(wal, m.end, m.opt.wal_seg_size);
+      if (!h) {
+        return base::Unexpected{
+            base::ErrorCode::kInvalidArgument,
+            fmt::format("append at {} (a page boundary): the bytes do not begin with its page "
+                        "header: {}",
+                        m.end, h.error().message)};
+      }
     }
     // Back-pressure: wait until the queue of not-yet-proposed bytes has room.
     bool room = m.cv.wait_until(lk, deadline, [&] {

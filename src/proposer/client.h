@@ -71,7 +71,8 @@ struct Elected {
   Lsn term_start_lsn;
   Lsn timeline_start_lsn;
   // Start LSN of the last record before term_start_lsn (xl_prev of the next
-  // record), found by decoding the tail of the inherited WAL; 0 on a new timeline.
+  // record), found by decoding the tail of the inherited WAL (read from a
+  // safekeeper once it is committed); 0 on a new timeline.
   Lsn prev_record_lsn;
 };
 
@@ -87,7 +88,7 @@ struct Stats {
   Lsn commit_lsn;
   Lsn end_lsn;                   // end of everything appended
   std::uint64_t appended_bytes = 0;
-  std::uint64_t reconnects = 0;
+  std::uint64_t reconnects = 0;  // successful connects after the first, all safekeepers
   std::vector<SafekeeperStatus> safekeepers;
 };
 
@@ -112,6 +113,11 @@ class Client {
   // Blocks while the in-memory buffer is full (back-pressure), up to `timeout`.
   // Returns the new end_lsn(). Errors: not elected / superseded / stopped /
   // timeout. The bytes are not durable until wait_committed() says so.
+  // The bytes are copied and queued; the call returns before they are sent.
+  // One call is proposed whole (it cannot be split at record boundaries without
+  // decoding), so more than Options::window_bytes_max bytes is kInvalidArgument.
+  // At a page boundary the bytes must begin with that page's header (checked:
+  // kInvalidArgument); elsewhere the caller's word is taken.
   base::Result<Lsn> append(std::span<const std::uint8_t> wal, std::chrono::milliseconds timeout);
 
   // Blocks until commit_lsn() ≥ lsn (the WAL is on a quorum), or superseded /
@@ -119,6 +125,9 @@ class Client {
   base::Status wait_committed(Lsn lsn, std::chrono::milliseconds timeout);
   // Non-blocking form: `done` runs once, on the network thread, with ok when
   // commit_lsn() ≥ lsn, or with the error if superseded or stopped first.
+  // Callbacks waiting at the same time run in LSN order. Once stop() was
+  // called there is no network thread: the remaining ones run on the thread
+  // calling stop(), later ones on the caller's. A callback must not call stop().
   void on_committed(Lsn lsn, std::function<void(base::Status)> done);
 
   State state() const;
@@ -127,7 +136,8 @@ class Client {
   std::optional<core::Term> superseded_by() const;
   Stats stats() const;
 
-  // Stops the network thread; pending waits fail with kStopped. Idempotent.
+  // Stops the network thread; pending waits fail with kRefused "client stopped"
+  // (WAL already committed stays committed). Idempotent.
   void stop();
 
  private:

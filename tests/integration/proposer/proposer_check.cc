@@ -172,6 +172,20 @@ int run_write(Client& c, const wq::proposer::Elected& e, const Args& a) {
     });
   }
 
+  // Misuse the library can see: at a page boundary, bytes written for another
+  // page (here the next one) are refused and change nothing.
+  std::string misuse = "not_page_aligned";
+  if (wq::wal::is_page_aligned(c.end_lsn())) {
+    wq::wal::WalWriter wrong(c.end_lsn() + wq::wal::kBlockSize, 1, a.system_id);
+    wrong.append(wq::wal::RecordBuilder(wq::wal::RM_XLOG_ID, wq::wal::XLOG_NOOP));
+    Lsn before = c.end_lsn();
+    auto r = c.append(wrong.take_bytes(), 1s);
+    if (r || r.error().code != wq::base::ErrorCode::kInvalidArgument || c.end_lsn() != before) {
+      return fail("an append with the wrong page header was not refused");
+    }
+    misuse = "refused";
+  }
+
   std::uint64_t batches = (a.records + a.batch_records - 1) / a.batch_records;
   for (std::uint64_t b = 0; b < batches && !bad; ++b) {
     auto bytes = gen.next_batch();
@@ -230,9 +244,10 @@ int run_write(Client& c, const wq::proposer::Elected& e, const Args& a) {
   }
   auto s = c.stats();
   say(fmt::format("done end={} last_record={} records={} commit={} callbacks={} waits={} "
-                  "appended_bytes={}",
+                  "appended_bytes={} misuse={}",
                   gen.end().to_string(), gen.last_record().to_string(), gen.records(),
-                  c.commit_lsn().to_string(), cb_order.size(), waited.load(), s.appended_bytes));
+                  c.commit_lsn().to_string(), cb_order.size(), waited.load(), s.appended_bytes,
+                  misuse));
   c.stop();
   // After stop every call reports it.
   auto after = c.wait_committed(gen.end() + 8, 1s);

@@ -240,6 +240,7 @@ def scenario_write(exe, check_exe, root):
     end = lsn(done["end"])
     check(lsn(done["commit"]) >= end, "commit %s below end %s" % (done["commit"], done["end"]))
     check(int(done["callbacks"]) == int(done["waits"]) > 0, "callbacks/waits: %s" % done)
+    check(done["misuse"] == "refused", "an append with a wrong page header was accepted: %s" % done)
     print("wrote %d records, %d bytes; %s batches waited by 4 threads and callbacks" %
           (int(done["records"]), end - START, done["waits"]))
     flushes = [lsn(n.timeline(tl)["flush_lsn"]) for n in nodes]
