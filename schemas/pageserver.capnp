@@ -1,6 +1,6 @@
-# GetPage@LSN service of the pageserver (ARCHITECTURE.md §4). Schema only for
-# now; a later issue adds its codec. Same framing and evolution rules as
-# walquorum.capnp.
+# GetPage@LSN service of the pageserver (ARCHITECTURE.md §4): one request or
+# response per frame (codec/frame.h framing) on --listen-page; the codec is
+# src/pageserver/getpage_codec.cc. Same evolution rules as walquorum.capnp.
 @0xda8e1c87cbc2b571;
 
 using Cxx = import "/capnp/c++.capnp";
@@ -24,4 +24,5 @@ struct GetPageResponse {
     error @1 :Text;   # one line: what was wrong
   }
   lsn @2 :UInt64;     # the LSN the page was reconstructed at
+  deltasReplayed @3 :UInt32;  # deltas applied on top of the base image for this read
 }
