@@ -12,6 +12,8 @@
 //               its commit, for SECONDS (commits/s, MB/s, p50/p99)
 // Each run uses a fresh timeline (--timeline-byte picks it). Exit 1 with one
 // line on stderr if the client fails. A benchmark: nothing is asserted.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -74,6 +76,14 @@ double pct(std::vector<double>& v, double q) {
   return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
 }
 
+// CPU seconds (user + system) this process used so far, every thread included.
+double cpu_s() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
 double us_since(Clock::time_point t) { return std::chrono::duration<double, std::micro>(Clock::now() - t).count(); }
 
 struct Session {
@@ -126,8 +136,8 @@ int run_latency(const Options& o) {
   double mean = 0;
   for (double v : us) mean += v / static_cast<double>(us.size());
   fmt::print("{{\"part\":\"latency\",\"record_bytes\":{},\"commits\":{},\"p50_us\":{:.0f},\"p99_us\":{:.0f},"
-             "\"mean_us\":{:.0f},\"elect_ms\":{:.1f}}}\n",
-             rec, us.size(), pct(us, 0.5), pct(us, 0.99), mean, s.elect_ms);
+             "\"mean_us\":{:.0f},\"elect_ms\":{:.1f},\"client_cpu_s\":{:.3f}}}\n",
+             rec, us.size(), pct(us, 0.5), pct(us, 0.99), mean, s.elect_ms, cpu_s());
   return 0;
 }
 
@@ -149,8 +159,8 @@ int run_stream(const Options& o) {
   double secs = us_since(t0) / 1e6;
   double mb = static_cast<double>(end - start) / 1e6;
   fmt::print("{{\"part\":\"stream\",\"record_bytes\":{},\"batch_bytes\":{},\"mb\":{:.1f},\"seconds\":{:.3f},"
-             "\"mb_per_s\":{:.1f},\"reconnects\":{}}}\n",
-             rec, o.batch_bytes, mb, secs, mb / secs, s.client->stats().reconnects);
+             "\"mb_per_s\":{:.1f},\"reconnects\":{},\"client_cpu_s\":{:.3f}}}\n",
+             rec, o.batch_bytes, mb, secs, mb / secs, s.client->stats().reconnects, cpu_s());
   return 0;
 }
 
@@ -188,9 +198,9 @@ int run_committers(const Options& o) {
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
   double mb = static_cast<double>(s.client->commit_lsn() - start) / 1e6;
   fmt::print("{{\"part\":\"committers\",\"threads\":{},\"record_bytes\":{},\"commits\":{},\"seconds\":{:.2f},"
-             "\"commits_per_s\":{:.0f},\"mb_per_s\":{:.1f},\"p50_us\":{:.0f},\"p99_us\":{:.0f}}}\n",
+             "\"commits_per_s\":{:.0f},\"mb_per_s\":{:.1f},\"p50_us\":{:.0f},\"p99_us\":{:.0f},\"client_cpu_s\":{:.3f}}}\n",
              o.threads, rec, all.size(), secs, static_cast<double>(all.size()) / secs, mb / secs, pct(all, 0.5),
-             pct(all, 0.99));
+             pct(all, 0.99), cpu_s());
   return 0;
 }
 
