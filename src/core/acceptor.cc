@@ -369,16 +369,146 @@ Actions Acceptor::on_peer_fetch_request(ConnId conn, const PeerFetchRequest& msg
     return refuse(conn, RefuseReason::kCorrupt, "corrupt acceptor serves no reads");
   }
   Lsn commit = std::min(control_.commit_lsn, flush_lsn_);
-  if (msg.from_lsn >= commit) {
+  // An empty fetcher does not know where the timeline starts: it asks from 0.
+  Lsn from = std::max(msg.from_lsn, control_.timeline_start_lsn);
+  if (from >= commit) {
     return refuse(conn, RefuseReason::kNotServing,
                   fmt::format("peer fetch from {} but commit_lsn is {}", msg.from_lsn, commit));
   }
   std::uint64_t bytes =
       std::min<std::uint64_t>(std::max<std::uint64_t>(msg.max_bytes, 1), kPeerFetchBytesMax);
-  Lsn to = msg.from_lsn + std::min(bytes, commit - msg.from_lsn);
+  Lsn to = from + std::min(bytes, commit - from);
   Actions out;
   out.push_back(ServePeerFetch{conn, control_.term, commit, control_.term_history.cut_at(commit),
-                               msg.from_lsn, to});
+                               from, to});
+  return out;
+}
+
+Acceptor::PeerFetchOutcome Acceptor::on_peer_fetch_response(const PeerFetchResponse& msg) {
+  using Kind = PeerFetchOutcome::Kind;
+  PeerFetchOutcome out;
+  auto ignore = [&](std::string why) {
+    PeerFetchOutcome r;
+    r.kind = Kind::kIgnored;
+    r.why = std::move(why);
+    return r;
+  };
+  const TermHistory& peer = msg.term_history;
+  const Lsn end = msg.begin_lsn + msg.wal.size();
+  // The reply must describe committed WAL consistently, or nothing is taken from it.
+  for (std::size_t k = 1; k < peer.size(); ++k) {
+    const auto& e = peer.entries();
+    if (!(e[k].term > e[k - 1].term) || e[k].lsn < e[k - 1].lsn) {
+      return ignore(fmt::format("malformed peer history {}", peer.to_string()));
+    }
+  }
+  if (!peer.empty() && peer.entries().back().lsn > msg.commit_lsn) {
+    return ignore(fmt::format("peer history {} not cut at its commit_lsn {}", peer.to_string(),
+                              msg.commit_lsn));
+  }
+  if (end > msg.commit_lsn) {
+    return ignore(fmt::format("peer bytes [{}, {}) beyond its commit_lsn {}", msg.begin_lsn, end,
+                              msg.commit_lsn));
+  }
+  if (!msg.wal.empty() && (peer.empty() || msg.begin_lsn < peer.entries().front().lsn)) {
+    return ignore(fmt::format("peer bytes at {} not covered by its history {}", msg.begin_lsn,
+                              peer.to_string()));
+  }
+  const bool empty = !write_lsn_.is_valid();
+  if (empty) {
+    // No WAL yet: the WAL starts where the peer's timeline starts.
+    if (msg.wal.empty()) return ignore("empty reply to an empty acceptor");
+    if (msg.begin_lsn != peer.entries().front().lsn) {
+      return ignore(fmt::format("reply at {} but the peer's history starts at {}", msg.begin_lsn,
+                                peer.entries().front().lsn));
+    }
+  } else if (msg.begin_lsn != write_lsn_) {
+    return ignore(fmt::format("stale reply at {}: the WAL is written up to {}", msg.begin_lsn,
+                              write_lsn_));
+  }
+  if (write_lsn_ > flush_lsn_) {
+    // The common point is computed over durable WAL (as for a vote): sync first.
+    out.actions.push_back(SyncWal{write_lsn_});
+    flush_lsn_ = write_lsn_;
+  }
+
+  if (!empty) {
+    const TermHistory own = control_.term_history.cut_at(flush_lsn_);
+    auto common = TermHistory::highest_common_point(own, flush_lsn_, peer, msg.commit_lsn);
+    if (!common) {
+      return ignore(fmt::format("no common term: own {} flush {}, peer {} commit {}",
+                                own.to_string(), flush_lsn_, peer.to_string(), msg.commit_lsn));
+    }
+    std::size_t n = 0;
+    while (n < own.size() && own.entries()[n].term <= common->term) ++n;
+    if (n > peer.size() || !std::equal(own.entries().begin(),
+                                       own.entries().begin() + static_cast<long>(n),
+                                       peer.entries().begin())) {
+      return ignore(fmt::format("histories disagree below common term {}: own {}, peer {}",
+                                common->term, own.to_string(), peer.to_string()));
+    }
+#ifndef WQ_CANARY_PEER_SKIP_COMMON_POINT
+    if (common->lsn < flush_lsn_) {
+      // The local tail above the common point is not the committed log, so it
+      // was never committed: cut it. Committed WAL is never cut (I8); for a
+      // corrupt acceptor everything below its valid end is committed WAL.
+      Lsn floor = control_.corrupt ? flush_lsn_ : control_.commit_lsn;
+      WQ_ASSERT(common->lsn >= floor,
+                "acceptor {}: peer recovery would cut at {} below {} {} (own {} flush {}, peer {} "
+                "commit {})",
+                id_, common->lsn, control_.corrupt ? "the valid end" : "commit_lsn", floor,
+                own.to_string(), flush_lsn_, peer.to_string(), msg.commit_lsn);
+      out.actions.push_back(TruncateWal{common->lsn});
+      ++truncations_;
+      write_lsn_ = flush_lsn_ = common->lsn;
+      elected_conn_.reset();
+      if (peer.last_term() > control_.term) {
+        // The divergent tail's writer is superseded: refuse its appends from now on.
+        control_.term = peer.last_term();
+        persist(out.actions);  // the raised term is durable (I10)
+      }
+      out.kind = Kind::kTruncated;
+      return out;
+    }
+#endif
+  }
+
+  if (msg.wal.empty() || end <= write_lsn_) {
+    advance_commit(msg.commit_lsn);
+    maybe_persist_commit(out.actions);
+    out.kind = Kind::kCaughtUp;
+    return out;
+  }
+
+  // The local WAL is a prefix of the peer's committed log: append.
+  TermHistory adopted = peer.cut_at(end);
+  // Keep our own history if it already says the same about these bytes (e.g.
+  // it runs ahead with the current term's entry); else take the peer's.
+  bool keep = !empty && control_.term_history.cut_at(end) == adopted;
+  Term term = std::max(control_.term, adopted.last_term());
+  bool changed = !keep || term != control_.term || !control_.timeline_start_lsn.is_valid();
+  bool term_raised = term != control_.term;
+  if (!keep) control_.term_history = adopted;
+  control_.term = term;
+  if (!control_.timeline_start_lsn.is_valid()) control_.timeline_start_lsn = msg.begin_lsn;
+  if (term_raised || control_.term_history.last_term() != control_.term) elected_conn_.reset();
+  if (changed) {
+    // The history covering the new bytes is durable before they are: after a
+    // crash it may run ahead of the WAL (readers cut it), never behind it.
+    persist(out.actions);
+  }
+  out.actions.push_back(WriteWal{msg.begin_lsn, msg.wal});
+  write_lsn_ = end;
+  out.actions.push_back(SyncWal{end});
+  flush_lsn_ = end;
+  advance_commit(msg.commit_lsn);
+  if (control_.corrupt && flush_lsn_ >= control_.commit_lsn) {
+    control_.corrupt = false;
+    persist(out.actions);  // repaired: votes and reads resume once this is durable
+  } else {
+    maybe_persist_commit(out.actions);
+  }
+  out.kind = Kind::kAppended;
   return out;
 }
 

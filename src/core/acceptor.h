@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -140,8 +141,40 @@ class Acceptor {
   // Donor read (rule 4): ServeRead iff msg.term == term(), capped at flush_lsn;
   // otherwise Refused{kNotServing}.
   Actions on_read_wal_request(ConnId conn, const ReadWalRequest& msg);
-  // Peer recovery: ServePeerFetch of committed WAL only (below commit_lsn).
+  // Peer recovery, server side: ServePeerFetch of committed WAL only (below
+  // min(commit_lsn, flush_lsn)); a request from below timeline_start_lsn (an
+  // empty fetcher asks from 0) is served from timeline_start_lsn.
   Actions on_peer_fetch_request(ConnId conn, const PeerFetchRequest& msg);
+
+  // Peer recovery, fetching side (docs/PROTOCOL.md rule 10). The driver sends
+  // PeerFetchRequest{peer_fetch_from(), n} to a peer and hands the reply here.
+  // The reply is committed WAL of the peer, described by the peer's history cut
+  // at its commit_lsn. Outcomes:
+  //   kAppended  — the local WAL was a prefix of the peer's committed log: the
+  //                bytes are written and synced, the history covering them is
+  //                persisted BEFORE the write (it may run ahead of the WAL,
+  //                never behind it), commit_lsn advances to the new end.
+  //   kTruncated — the local WAL diverges from the committed log above
+  //                commit_lsn (asserted; for a corrupt acceptor above the
+  //                damage): the tail is cut (TruncateWal); ask again.
+  //   kCaughtUp  — the reply carried nothing new (the local end is at or above
+  //                the peer's commit): nothing to do.
+  //   kIgnored   — stale (the local end moved since the request), malformed,
+  //                or no common term: nothing changed; `why` says which.
+  // The term only rises, to the last term of the adopted history (a promise;
+  // no vote is given), so the acceptor never votes in a term below a term its
+  // WAL holds; the elected connection is dropped if its term is superseded.
+  // A corrupt acceptor is repaired once its flush_lsn reaches commit_lsn.
+  struct PeerFetchOutcome {
+    enum class Kind { kAppended, kTruncated, kCaughtUp, kIgnored };
+    Kind kind = Kind::kIgnored;
+    std::string why;
+    Actions actions;
+  };
+  PeerFetchOutcome on_peer_fetch_response(const PeerFetchResponse& msg);
+  // Where the next PeerFetchRequest should start: write_lsn (0 with no WAL).
+  Lsn peer_fetch_from() const { return write_lsn_; }
+  bool corrupt() const { return control_.corrupt; }
 
   // Group commit, variant 1: the driver synced the WAL (everything written when the
   // sync began, up to `synced_upto`, a write end the core reported). Contract: no
