@@ -15,6 +15,8 @@ scenarios:
   refusals  clear errors for connections without replication=true or the
             timeline options, an unknown timeline, SQL, lower-case keywords,
             unknown SHOW parameters, a foreign timeline
+  standby   a real PG15 hot standby replays a real primary's WAL from the
+            server up to the commit LSN, sending status and hot-standby feedback
   hostile   raw sockets: garbage, truncated and oversized packets, unknown
             message types and subtypes, start beyond commit, removed WAL,
             keepalive on request; the server stays up and still streams
@@ -573,8 +575,83 @@ def scenario_hostile(dirserver_exe, walgen, root):
         stop(proc, signal.SIGKILL)
 
 
+def scenario_standby(dirserver_exe, walgen, root):
+    """A real PG15 hot standby (its walreceiver) replays WAL served by the
+    replication server: the WAL of a real primary, copied after a base backup,
+    with the commit LSN at the primary's flush position. The standby answers
+    with status updates and hot-standby feedback and ends with the primary's
+    rows."""
+    del walgen
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import pgharness  # the shared throwaway-PostgreSQL helper
+
+    settings = {"max_wal_senders": "5", "wal_keep_size": "1GB", "hot_standby": "on"}
+    primary = pgharness.PgCluster(base_dir=os.path.join(root, "primary"), wal_segsize_mb=1,
+                                  settings=settings)
+    os.makedirs(primary.base)
+    standby_base = os.path.join(root, "standby")
+    os.makedirs(os.path.join(standby_base, "sock"))
+    standby = pgharness.PgCluster(base_dir=standby_base, wal_segsize_mb=1, settings=dict(
+        settings, hot_standby_feedback="on", wal_receiver_status_interval="1",
+        wal_retrieve_retry_interval="1s"))
+    if standby.as_postgres:
+        for d in (root, standby_base, os.path.join(standby_base, "sock")):
+            os.chown(d, standby.pg_uid, standby.pg_gid)
+    try:
+        primary.init().start()
+        primary.psql("CREATE TABLE t (id int primary key, v text)")
+        primary.psql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g")
+        # The standby's data directory: everything but WAL, which comes from us.
+        primary._run([pgharness.pg_tool("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+                      "-U", "postgres", "-D", standby.datadir, "-X", "none", "-c", "fast",
+                      "--no-sync"], timeout_s=120, server_side=True)
+        primary.psql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1001, 20000) g")
+        primary.psql("UPDATE t SET v = 'after backup' WHERE id % 7 = 0")
+        primary.psql("CHECKPOINT")
+        flush = lsn(primary.psql("SELECT pg_current_wal_flush_lsn()"))
+        query = "SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'after backup') FROM t"
+        want = primary.psql(query)
+        wal = os.path.join(root, "wal")
+        os.makedirs(wal)
+        for segno, name in pgharness.wal_segments(primary.wal_dir(), SEG):
+            if segno <= flush // SEG:
+                shutil.copyfile(os.path.join(primary.wal_dir(), name), os.path.join(wal, name))
+        primary.stop()
+
+        srv = DirServer(dirserver_exe, root, wal, flush)
+        with open(os.path.join(standby.datadir, "standby.signal"), "w"):
+            pass
+        conn = "host=127.0.0.1 port=%d user=postgres application_name=sb1 " \
+               "options=''-c tenant_id=%s -c timeline_id=%s''" % (srv.port, TENANT, TIMELINE)
+        with open(os.path.join(standby.datadir, "postgresql.auto.conf"), "a") as f:
+            f.write("primary_conninfo = '%s'\n" % conn)
+        if standby.as_postgres:
+            for name in ("standby.signal", "postgresql.auto.conf"):
+                os.chown(os.path.join(standby.datadir, name), standby.pg_uid, standby.pg_gid)
+        standby.start()
+
+        def replayed():
+            r = standby._run([pgharness.pg_tool("psql"), "-X", "-A", "-t", "-c", query],
+                             timeout_s=30, env=standby.client_env(), check=False)
+            return r.returncode == 0 and r.stdout.strip() == want
+        wait_for("the standby to replay the primary's rows (%s)" % want, replayed, timeout=120,
+                 interval=0.2)
+        status = standby.psql("SELECT status, sender_port FROM pg_stat_wal_receiver")
+        check(status == "streaming|%d" % srv.port, "pg_stat_wal_receiver: %r" % status)
+        check(lsn(standby.psql("SELECT pg_last_wal_receive_lsn()")) <= flush,
+              "the standby received WAL beyond the commit LSN")
+        wait_for("the standby's flush feedback",
+                 lambda: "flush=%s " % lsn_text(flush) in srv.log_text())
+        wait_for("hot standby feedback", lambda: "event=hot_standby_feedback" in srv.log_text())
+        check("application_name=\"sb1\"" in srv.log_text(), "application_name not seen")
+        check(srv.alive(), "the server died")
+    finally:
+        standby.cleanup()
+        primary.cleanup()
+
+
 SCENARIOS = {"stream": scenario_stream, "slot": scenario_slot, "refusals": scenario_refusals,
-             "hostile": scenario_hostile}
+             "hostile": scenario_hostile, "standby": scenario_standby}
 
 
 def main():
