@@ -46,7 +46,9 @@ constexpr std::uint64_t kTailWindowBytes = 64 * 1024;
 constexpr std::uint64_t kTailWindowBytesMax = (1ull << 30) + 2 * wal::kDefaultSegmentSize;
 // Delay between peer fetches refused because commit_lsn has not reached term_start_lsn yet.
 constexpr std::chrono::milliseconds kTailRetry{20};
-// Refusals of one safekeeper in a row before the tail read tries the next (1 s).
+// kNotServing refusals of one window in a row before it is widened, and of the
+// widest window before the tail read tries the next safekeeper (about 1 s).
+constexpr std::uint32_t kTailRefusalsPerWindow = 3;
 constexpr std::uint32_t kTailRetriesMax = 50;
 // Connection failures to one safekeeper logged at info at most this often.
 constexpr std::chrono::seconds kConnectLogInterval{10};
@@ -111,7 +113,8 @@ struct Client::Impl {
     std::shared_ptr<net::FramedConnection> conn;
     std::uint64_t gen = 0;
     std::uint64_t attempts = 0;
-    std::uint32_t not_serving = 0;  // refusals from the current source in a row
+    bool started = false;             // waits for commit_lsn ≥ end first
+    std::uint32_t refusals = 0;       // kNotServing in a row for the current request
   };
 
   void run() { io.run(); }
@@ -225,6 +228,7 @@ struct Client::Impl {
   // Applies one output of the core and proposes what appends queued meanwhile.
   void handle(core::ProposerOutput out) {
     apply(std::move(out));
+    tail_maybe_start();
     pump();
   }
 
@@ -271,7 +275,7 @@ struct Client::Impl {
     tail.begin = window_begin(start, kTailWindowBytes, tl_start);
     tail.have_begin = start;
     tail.source = 0;
-    tail_connect();
+    tail_maybe_start();
   }
 
   void publish_elected(const Elected& e) {
@@ -287,6 +291,31 @@ struct Client::Impl {
   }
 
   // ---- the tail read (prev_record_lsn) ----
+  //
+  // A side connection to one safekeeper (greeted like a proposer, so it serves
+  // PeerFetchRequest) reads the window [begin, term_start_lsn) of committed WAL
+  // backwards-widening until a record starts in it. Safekeepers answer peer
+  // fetches in whole records from `from`: a `from` inside the continuation of
+  // the very last record has no whole record after it and is refused like WAL
+  // not yet committed is (kNotServing), so a window refused a few times in a
+  // row is widened too; a safekeeper that refuses even the widest window is
+  // left for the next one.
+
+  // Starts the read once the inherited WAL is committed (before that every
+  // safekeeper would refuse it); called after every core output.
+  void tail_maybe_start() {
+    if (!tail.active || tail.started || finished) return;
+    if (proposer.commit_lsn() < tail.end) return;
+    tail.started = true;
+    // Prefer a safekeeper known to hold the WAL up to term_start_lsn.
+    for (std::size_t i = 0; i < peers.size(); ++i) {
+      if (proposer.acked_flush_lsn(node_of(i)) >= tail.end) {
+        tail.source = i;
+        break;
+      }
+    }
+    tail_connect();
+  }
 
   void tail_connect() {
     if (finished || !tail.active) return;
@@ -310,7 +339,8 @@ struct Client::Impl {
     if (tail.conn) tail.conn->close("tail read moves to another safekeeper");
     tail.conn.reset();
     ++tail.gen;
-    tail.not_serving = 0;
+    tail.refusals = 0;
+    tail.chunk.clear();
     tail.source = (tail.source + 1) % peers.size();
     tail_timer.expires_after(std::chrono::milliseconds(
         std::min<std::int64_t>(opt.reconnect_max.count(),
@@ -327,7 +357,7 @@ struct Client::Impl {
     co.idle_timeout = opt.idle_timeout;
     tail.conn = net::FramedConnection::create(
         std::move(s), co, fmt::format("proposer tail read from {}", addrs[i].to_string()));
-    tail.not_serving = 0;
+    tail.refusals = 0;
     tail.conn->start(
         [this, gen](std::span<const std::uint8_t> payload) {
           if (finished || !tail.active || tail.gen != gen) return;
@@ -360,26 +390,40 @@ struct Client::Impl {
         core::ProposerMessage{core::PeerFetchRequest{from, static_cast<std::uint32_t>(want)}}));
   }
 
+  // Moves the window's start back (doubling its width); false at the limit.
+  bool tail_widen() {
+    std::uint64_t width = tail.end - tail.begin;
+    if (tail.begin <= tail.floor || width >= kTailWindowBytesMax) return false;
+    WQ_ASSERT(tail.chunk.empty(), "widening with {} bytes of a window read", tail.chunk.size());
+    tail.begin = window_begin(tail.end, width * 2, tail.floor);
+    return true;
+  }
+
   void tail_on_message(std::uint64_t gen, const core::AcceptorMessage& msg) {
     if (std::holds_alternative<core::AcceptorGreeting>(msg)) {
       tail_request();
       return;
     }
     if (const auto* r = std::get_if<core::Refused>(&msg)) {
-      if (r->reason == core::RefuseReason::kNotServing && ++tail.not_serving < kTailRetriesMax) {
-        // Usually: this safekeeper has not learned a commit_lsn ≥ term_start_lsn
-        // yet (heartbeats carry it); ask again shortly. One that stays behind
-        // (it lags, or is being recovered) is left for the next safekeeper.
-        spdlog::debug("event=proposer_tail_wait detail=\"{}\"", r->detail);
-        tail_timer.expires_after(kTailRetry);
-        tail_timer.async_wait([this, gen](const asio::error_code& ec) {
-          if (ec || finished || !tail.active || tail.gen != gen || !tail.conn) return;
-          tail_request();
-        });
+      if (r->reason != core::RefuseReason::kNotServing) {
+        tail_retry_elsewhere(fmt::format("refused ({}): {}", core::refuse_reason_name(r->reason),
+                                         r->detail));
         return;
       }
-      tail_retry_elsewhere(fmt::format("refused ({}): {}", core::refuse_reason_name(r->reason),
-                                       r->detail));
+      spdlog::debug("event=proposer_tail_refused begin={} detail=\"{}\"", tail.begin, r->detail);
+      if (++tail.refusals >= kTailRetriesMax) {
+        tail_retry_elsewhere(fmt::format("refused ({}): {}", core::refuse_reason_name(r->reason),
+                                         r->detail));
+        return;
+      }
+      if (tail.refusals % kTailRefusalsPerWindow == 0 && tail.chunk.empty()) tail_widen();
+      // Ask again shortly: the safekeeper may not have learned the commit_lsn
+      // yet (the next append or heartbeat carries it), or the window moved.
+      tail_timer.expires_after(kTailRetry);
+      tail_timer.async_wait([this, gen](const asio::error_code& ec) {
+        if (ec || finished || !tail.active || tail.gen != gen || !tail.conn) return;
+        tail_request();
+      });
       return;
     }
     const auto* f = std::get_if<core::PeerFetchResponse>(&msg);
@@ -388,12 +432,18 @@ struct Client::Impl {
       return;
     }
     Lsn from = tail.begin + tail.chunk.size();
-    if (f->begin_lsn != from || f->wal.empty() || from + f->wal.size() > tail.have_begin) {
+    if (f->begin_lsn != from || f->wal.empty()) {
       tail_retry_elsewhere(fmt::format("peer fetch from {} answered with [{}, +{})", from,
                                        f->begin_lsn, f->wal.size()));
       return;
     }
-    tail.chunk.insert(tail.chunk.end(), f->wal.begin(), f->wal.end());
+    tail.refusals = 0;
+    // Safekeepers answer in whole records, so the answer may run past the
+    // bytes already held (to the end of the record it reached): those are the
+    // same committed bytes, and are dropped.
+    std::size_t take = std::min<std::uint64_t>(f->wal.size(), tail.have_begin - from);
+    tail.chunk.insert(tail.chunk.end(), f->wal.begin(),
+                      f->wal.begin() + static_cast<std::ptrdiff_t>(take));
     if (tail.begin + tail.chunk.size() < tail.have_begin) {
       tail_request();
       return;
@@ -405,28 +455,30 @@ struct Client::Impl {
     tail.have_begin = tail.begin;
     auto found = find_last_record_start(tail.bytes, tail.begin, tail.end, opt.wal_seg_size);
     if (!found) {
-      spdlog::error("event=proposer_tail_corrupt timeline={} error=\"{}\"",
-                    opt.timeline.to_string(), found.error().message);
-      tail_retry_elsewhere(found.error().message);  // another safekeeper may hold good bytes
-      tail.bytes.clear();
+      spdlog::error("event=proposer_tail_corrupt timeline={} sk={} error=\"{}\"",
+                    opt.timeline.to_string(), addrs[tail.source].to_string(),
+                    found.error().message);
+      tail.bytes.clear();  // another safekeeper may hold good bytes: start over there
       tail.have_begin = tail.end;
+      tail.begin = window_begin(tail.end, kTailWindowBytes, tail.floor);
+      tail_retry_elsewhere(found.error().message);
       return;
     }
     if (!found->has_value()) {
-      std::uint64_t width = tail.end - tail.begin;
-      if (tail.begin <= tail.floor || width >= kTailWindowBytesMax) {
+      if (!tail_widen()) {
         spdlog::error("event=proposer_tail_failed timeline={} window=[{}, {}) reason=\"no record "
                       "starts in it\"",
                       opt.timeline.to_string(), tail.begin, tail.end);
         tail_stop();
         return;  // wait_elected keeps waiting and times out; the log says why
       }
-      tail.begin = window_begin(tail.end, width * 2, tail.floor);
       tail_request();
       return;
     }
     Elected e = pending_elected;
     e.prev_record_lsn = **found;
+    spdlog::debug("event=proposer_tail_found window=[{}, {}) prev_record_lsn={}", tail.begin,
+                  tail.end, e.prev_record_lsn);
     tail_stop();
     publish_elected(e);
   }

@@ -396,13 +396,15 @@ int main(int argc, char** argv) {
   app.add_option("--window-bytes", a.window_bytes);
   app.add_option("--expect-term-start", a.expect_term_start);
   app.add_option("--expect-prev", a.expect_prev);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "spdlog level on stderr (debug shows the client's detail)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   spdlog::set_default_logger(spdlog::stderr_color_mt("proposer_check"));
-  spdlog::set_level(spdlog::level::info);
+  spdlog::set_level(spdlog::level::from_str(log_level));
 
   auto client = make_client(a);
   if (!client) return fail(client.error().message);

@@ -200,7 +200,7 @@ def start_cluster(exe, root, count=3):
 
 def run_write(check_exe, root, nodes, tl, name, *args):
     """One proposer_check --mode write run to completion; returns its fields."""
-    c = Check(check_exe, root, nodes, tl, name, "--mode", "write", *args)
+    c = Check(check_exe, root, nodes, tl, name, "--mode", "write", "--log-level", "debug", *args)
     try:
         el = c.fields(c.expect(r"^elected "))
         done = c.fields(c.expect(r"^done ", timeout=60))
@@ -276,6 +276,22 @@ def scenario_junction(exe, check_exe, root):
     prev = re.search(r"prev ([0-9A-F]+/[0-9A-F]+)", after[0]).group(1)
     check(lsn(prev) == lsn(d1["last_record"]), "first record after the junction has prev %s" % prev)
     print("pg_waldump on sk%d read %d records across the junction at %s" % (node.id, len(lines), el2["term_start_lsn"]))
+
+    # The last record before the junction is 1.5 MB: the client widens its
+    # window from 64 KiB by doubling and reads it in several peer fetches.
+    tl = new_timeline(0x56)
+    _, d1 = run_write(check_exe, root, nodes, tl, "c3", "--records", "3", "--record-bytes", "1500000",
+                      "--batch-records", "1", "--proposer-id", "3")
+    el2, d2 = run_write(check_exe, root, nodes, tl, "c4", "--records", "16", "--record-bytes", "100",
+                        "--proposer-id", "4", "--expect-term-start", d1["end"], "--expect-prev",
+                        d1["last_record"])
+    end = lsn(d2["end"])
+    node = wait_for("a node with flush_lsn >= %s" % d2["end"],
+                    lambda: next((n for n in nodes if lsn(n.timeline(tl)["flush_lsn"]) >= end), None))
+    lines = pg_waldump(node, tl, START, end)
+    check(len(lines) == 3 + 16, "pg_waldump read %d records, expected 19" % len(lines))
+    print("after 1.5 MB records: prev_record_lsn %s, pg_waldump read %d records" %
+          (el2["prev_record_lsn"], len(lines)))
 
 
 def stats_of(c):
