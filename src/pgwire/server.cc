@@ -112,7 +112,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::visit(base::Overloaded{
                      [&](OpenTimeline& o) { open(o); },
                      [&](ReadWal& rd) {
-                       WQ_ASSERT(!deferred_read_, "conn {}: two WAL reads requested", id_);
+                       // A deferred read of an earlier stream (ended by CopyDone
+                       // or an error) is stale: the session drops its result.
+                       WQ_ASSERT(!deferred_read_ || deferred_read_->stream != rd.stream,
+                                 "conn {}: two WAL reads requested for one stream", id_);
+                       deferred_read_.reset();
                        if (outbound_bytes_ > options_.outbound_high_water_bytes) {
                          deferred_read_ = rd;  // resumed by on_write once the client reads
                        } else {
