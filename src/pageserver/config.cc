@@ -1,0 +1,193 @@
+// Flags and TOML file of walquorum-pageserver (see config.h). CLI11 reports
+// parse errors by throwing; they are caught here and become values.
+#include "pageserver/config.h"
+
+#include <set>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+// Header-only and without exceptions (as in src/safekeeper/config.cc).
+#undef TOML_HEADER_ONLY
+#undef TOML_SHARED_LIB
+#define TOML_HEADER_ONLY 1
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+namespace wq::pageserver {
+
+namespace {
+
+constexpr const char* kProgram = "walquorum-pageserver";
+
+ParseExit error_exit(const std::string& what) {
+  return ParseExit{2, fmt::format("{}: error: {} (see --help)", kProgram, what)};
+}
+
+struct Text {
+  std::string safekeepers, listen_page, listen_http, tenant, timeline, start_lsn;
+};
+
+std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app, Config& c, Text& t) {
+  toml::parse_result parsed = toml::parse_file(path);
+  if (!parsed) {
+    const auto& e = parsed.error();
+    return error_exit(fmt::format("config {}:{}:{}: {}", path, e.source().begin.line,
+                                  e.source().begin.column, e.description()));
+  }
+  for (auto&& entry : parsed.table()) {
+    const toml::node& node = entry.second;
+    std::string k(entry.first.str());
+    std::string flag = "--" + k;
+    for (char& ch : flag) {
+      if (ch == '_') ch = '-';
+    }
+    const CLI::Option* opt = app.get_option_no_throw(flag);
+    bool on_cli = opt != nullptr && opt->count() > 0;
+    auto want_int = [&](auto& out) -> std::optional<ParseExit> {
+      auto v = node.template value<std::int64_t>();
+      if (!v || *v < 0) {
+        return error_exit(fmt::format("config {}: key '{}' must be a non-negative integer", path, k));
+      }
+      if (!on_cli) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+      return std::nullopt;
+    };
+    auto want_str = [&](std::string& out) -> std::optional<ParseExit> {
+      auto v = node.template value<std::string>();
+      if (!v) return error_exit(fmt::format("config {}: key '{}' must be a string", path, k));
+      if (!on_cli) out = *v;
+      return std::nullopt;
+    };
+    auto want_bool = [&](bool& out) -> std::optional<ParseExit> {
+      auto v = node.template value<bool>();
+      if (!v) return error_exit(fmt::format("config {}: key '{}' must be true or false", path, k));
+      if (!on_cli) out = *v;
+      return std::nullopt;
+    };
+    std::optional<ParseExit> err;
+    if (k == "data_dir") err = want_str(c.data_dir);
+    else if (k == "safekeepers") err = want_str(t.safekeepers);
+    else if (k == "listen_page") err = want_str(t.listen_page);
+    else if (k == "listen_http") err = want_str(t.listen_http);
+    else if (k == "image_threshold") err = want_int(c.image_threshold);
+    else if (k == "tenant_id") err = want_str(t.tenant);
+    else if (k == "timeline_id") err = want_str(t.timeline);
+    else if (k == "plain_postgres") err = want_bool(c.plain_postgres);
+    else if (k == "pg_user") err = want_str(c.pg_user);
+    else if (k == "start_lsn") err = want_str(t.start_lsn);
+    else if (k == "getpage_timeout_ms") err = want_int(c.getpage_timeout_ms);
+    else if (k == "stall_timeout_ms") err = want_int(c.stall_timeout_ms);
+    else if (k == "status_interval_ms") err = want_int(c.status_interval_ms);
+    else if (k == "sync_interval_ms") err = want_int(c.sync_interval_ms);
+    else if (k == "retention_bytes") err = want_int(c.retention_bytes);
+    else if (k == "compaction_interval_ms") err = want_int(c.compaction_interval_ms);
+    else if (k == "image_queue_max") err = want_int(c.image_queue_max);
+    else if (k == "getpage_threads") err = want_int(c.getpage_threads);
+    else if (k == "wal_segment_mb") err = want_int(c.wal_segment_mb);
+    else if (k == "log_level") err = want_str(c.log_level);
+    else {
+      err = error_exit(fmt::format(
+          "config {}: unknown key '{}' (expected the long flag names with '_': data_dir, safekeepers, "
+          "listen_page, listen_http, image_threshold, tenant_id, timeline_id, ...)",
+          path, k));
+    }
+    if (err) return err;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
+  CLI::App app{"walquorum-pageserver: PostgreSQL pages at any LSN, from safekeepers' WAL", kProgram};
+  Config c;
+  Text t;
+  std::string config_path;
+  app.add_option("--data-dir", c.data_dir, "data directory (page store in <dir>/pages)");
+  app.add_option("--safekeepers", t.safekeepers, "H:P,... the safekeepers' PostgreSQL-protocol ports");
+  app.add_option("--listen-page", t.listen_page, "HOST:PORT for GetPage@LSN (port 0: <data>/page.port)");
+  app.add_option("--listen-http", t.listen_http, "HOST:PORT for /v1/status and /metrics (port 0: <data>/http.port)");
+  app.add_option("--image-threshold", c.image_threshold, "deltas per page before an image is generated (0: never)");
+  app.add_option("--config", config_path, "TOML file with the same keys (data_dir, safekeepers, ...); flags override it");
+  app.add_option("--tenant-id", t.tenant, "32 hex digits (sent as -c tenant_id=...)");
+  app.add_option("--timeline-id", t.timeline, "32 hex digits (sent as -c timeline_id=...)");
+  app.add_flag("--plain-postgres", c.plain_postgres, "the WAL source is a stock PostgreSQL primary: no tenant/timeline options");
+  app.add_option("--pg-user", c.pg_user, "user for the replication connections (default: libpq's)");
+  app.add_option("--start-lsn", t.start_lsn, "X/Y where an empty store starts (default: the segment of the source's flush LSN)");
+  app.add_option("--getpage-timeout-ms", c.getpage_timeout_ms, "longest wait of a GetPage for ingest to reach its LSN");
+  app.add_option("--stall-timeout-ms", c.stall_timeout_ms, "fail over when a connection is silent this long");
+  app.add_option("--status-interval-ms", c.status_interval_ms, "longest gap between standby status updates");
+  app.add_option("--sync-interval-ms", c.sync_interval_ms, "longest wait of ingested WAL for its sync");
+  app.add_option("--retention-bytes", c.retention_bytes, "keep versions readable this far below the durable LSN (0: all)");
+  app.add_option("--compaction-interval-ms", c.compaction_interval_ms, "how often retention runs");
+  app.add_option("--image-queue-max", c.image_queue_max, "bound of the image-generation queue");
+  app.add_option("--getpage-threads", c.getpage_threads, "threads serving GetPage");
+  app.add_option("--wal-segment-mb", c.wal_segment_mb, "WAL segment size of the source in MiB");
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return ParseExit{0, app.help()};
+  } catch (const CLI::ParseError& e) {
+    return error_exit(e.what());
+  }
+  if (!config_path.empty()) {
+    if (auto err = apply_toml(config_path, app, c, t)) return *err;
+  }
+  if (c.data_dir.empty()) return error_exit("--data-dir DIR is required");
+  if (t.safekeepers.empty()) return error_exit("--safekeepers H:P,... is required");
+  if (t.listen_page.empty()) return error_exit("--listen-page HOST:PORT is required");
+  if (t.listen_http.empty()) return error_exit("--listen-http HOST:PORT is required");
+  std::size_t pos = 0;
+  while (pos <= t.safekeepers.size()) {
+    std::size_t comma = t.safekeepers.find(',', pos);
+    if (comma == std::string::npos) comma = t.safekeepers.size();
+    auto hp = net::parse_host_port(std::string_view(t.safekeepers).substr(pos, comma - pos));
+    if (!hp) return error_exit("--safekeepers: " + hp.error().message);
+    if (hp->port == 0) return error_exit("--safekeepers: port 0 is not a safekeeper's port");
+    c.safekeepers.push_back(*hp);
+    pos = comma + 1;
+  }
+  auto lp = net::parse_host_port(t.listen_page);
+  if (!lp) return error_exit("--listen-page: " + lp.error().message);
+  c.listen_page = *lp;
+  auto lh = net::parse_host_port(t.listen_http);
+  if (!lh) return error_exit("--listen-http: " + lh.error().message);
+  c.listen_http = *lh;
+  if (!t.tenant.empty()) {
+    auto id = parse_id_hex(t.tenant);
+    if (!id) return error_exit("--tenant-id: " + id.error().message);
+    c.tenant = *id;
+  }
+  if (!t.timeline.empty()) {
+    auto id = parse_id_hex(t.timeline);
+    if (!id) return error_exit("--timeline-id: " + id.error().message);
+    c.timeline = *id;
+  }
+  if (!c.plain_postgres && (t.tenant.empty() || t.timeline.empty())) {
+    return error_exit("--tenant-id and --timeline-id are required unless --plain-postgres");
+  }
+  if (!t.start_lsn.empty()) {
+    auto l = wal::Lsn::parse(t.start_lsn);
+    if (!l) return error_exit("--start-lsn: " + l.error().message);
+    c.start_lsn = *l;
+  }
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+  if (!kLevels.contains(c.log_level)) {
+    return error_exit(fmt::format("--log-level '{}': expected trace, debug, info, warn or error",
+                                  c.log_level));
+  }
+  if (c.image_queue_max == 0) return error_exit("--image-queue-max must be at least 1");
+  if (c.getpage_threads == 0 || c.getpage_threads > 256) return error_exit("--getpage-threads must be in 1..256");
+  if (c.sync_interval_ms == 0 || c.sync_interval_ms > 10'000) return error_exit("--sync-interval-ms must be in 1..10000");
+  if (c.stall_timeout_ms < 100) return error_exit("--stall-timeout-ms must be at least 100");
+  if (c.status_interval_ms == 0) return error_exit("--status-interval-ms must be at least 1");
+  if (c.getpage_timeout_ms == 0) return error_exit("--getpage-timeout-ms must be at least 1");
+  std::uint32_t mb = c.wal_segment_mb;
+  if (mb == 0 || mb > 1024 || (mb & (mb - 1)) != 0) {
+    return error_exit("--wal-segment-mb must be a power of two in 1..1024");
+  }
+  return c;
+}
+
+}  // namespace wq::pageserver
