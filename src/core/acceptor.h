@@ -102,8 +102,9 @@ using Action = std::variant<PersistControl, WriteWal, SyncWal, TruncateWal, Serv
                             ServePeerFetch, Send>;
 using Actions = std::vector<Action>;
 
-// Largest PeerFetch range served at once (bytes).
-inline constexpr std::uint64_t kPeerFetchBytesMax = 1024 * 1024;
+// Largest PeerFetch range served at once (bytes): large, so that a catching-up
+// acceptor syncs (and persists its history) once per few MiB.
+inline constexpr std::uint64_t kPeerFetchBytesMax = 4 * 1024 * 1024;
 
 class Acceptor {
  public:

@@ -27,7 +27,8 @@ ParseExit error_exit(const std::string& what) {
 
 // Applies the TOML file's keys that the command line did not set.
 std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app, Config& c,
-                                    std::string& wal, std::string& http, std::string& pg) {
+                                    std::string& wal, std::string& http, std::string& pg,
+                                    std::string& peers) {
   toml::parse_result parsed = toml::parse_file(path);
   if (!parsed) {
     const auto& e = parsed.error();
@@ -69,10 +70,26 @@ std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app
     else if (k == "log_level") err = want_str(c.log_level);
     else if (k == "sync_interval_ms") err = want_int(c.sync_interval_ms);
     else if (k == "idle_timeout_ms") err = want_int(c.idle_timeout_ms);
-    else {
+    else if (k == "peers") {
+      // A string "h:p,h:p" or an array of "h:p" strings.
+      if (const toml::array* arr = node.as_array()) {
+        std::string joined;
+        for (const toml::node& item : *arr) {
+          auto v = item.value<std::string>();
+          if (!v) {
+            err = error_exit(fmt::format("config {}: key 'peers' must hold HOST:PORT strings", path));
+            break;
+          }
+          joined += (joined.empty() ? "" : ",") + *v;
+        }
+        if (!err && !on_cli) peers = joined;
+      } else {
+        err = want_str(peers);
+      }
+    } else {
       err = error_exit(fmt::format(
           "config {}: unknown key '{}' (expected id, data_dir, listen_wal, listen_http, listen_pg, "
-          "retention_bytes, log_level, sync_interval_ms, idle_timeout_ms)",
+          "retention_bytes, log_level, sync_interval_ms, idle_timeout_ms, peers)",
           path, k));
     }
     if (err) return err;
@@ -85,7 +102,7 @@ std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app
 std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
   CLI::App app{"walquorum-safekeeper: a Paxos acceptor that stores PostgreSQL WAL", kProgram};
   Config c;
-  std::string wal, http, pg, config_path;
+  std::string wal, http, pg, config_path, peers;
   app.add_option("--id", c.id, "node id of this safekeeper (unique in the cluster)");
   app.add_option("--data-dir", c.data_dir, "data directory (timelines/, meta/)");
   app.add_option("--listen-wal", wal, "HOST:PORT for proposers and peers (port 0: kernel picks, written to <data>/wal.port)");
@@ -96,6 +113,9 @@ std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error");
   app.add_option("--sync-interval-ms", c.sync_interval_ms, "longest wait of a written append for its fdatasync");
   app.add_option("--idle-timeout-ms", c.idle_timeout_ms, "close a WAL connection silent for this long");
+  app.add_option("--peers", peers,
+                 "HOST:PORT,... WAL ports of the other safekeepers; a lagging or corrupt timeline "
+                 "fetches committed WAL from them when no proposer streams to it");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -104,7 +124,7 @@ std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
     return error_exit(e.what());
   }
   if (!config_path.empty()) {
-    if (auto err = apply_toml(config_path, app, c, wal, http, pg)) return *err;
+    if (auto err = apply_toml(config_path, app, c, wal, http, pg, peers)) return *err;
   }
   if (c.id == 0) return error_exit("--id N is required (a positive node id)");
   if (c.data_dir.empty()) return error_exit("--data-dir DIR is required");
@@ -120,6 +140,23 @@ std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
     auto p = net::parse_host_port(pg);
     if (!p) return error_exit("--listen-pg: " + p.error().message);
     c.listen_pg = *p;
+  }
+  if (!peers.empty()) {
+    std::size_t start = 0;
+    while (start <= peers.size()) {
+      std::size_t comma = peers.find(',', start);
+      std::string item = peers.substr(start, comma == std::string::npos ? std::string::npos
+                                                                          : comma - start);
+      auto hp = net::parse_host_port(item);
+      if (!hp || hp->port == 0) {
+        return error_exit(fmt::format("--peers: '{}' is not HOST:PORT with a non-zero port "
+                                      "(expected a comma-separated list)",
+                                      item));
+      }
+      c.peers.push_back(*hp);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.contains(c.log_level)) {

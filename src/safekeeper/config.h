@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "net/address.h"
 
@@ -27,6 +28,9 @@ struct Config {
   std::uint32_t sync_interval_ms = 5;
   // A WAL-port connection that sends nothing for this long is closed.
   std::uint32_t idle_timeout_ms = 30'000;
+  // The other safekeepers' WAL ports: a timeline that lags (or found corruption)
+  // fetches committed WAL from them when no proposer streams to it.
+  std::vector<net::HostPort> peers;
 };
 
 // What parse_args decided: run with a Config, or print `text` and exit with `exit_code`

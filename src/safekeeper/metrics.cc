@@ -46,6 +46,12 @@ void Metrics::render(std::string& out) const {
        connections_total.load());
   line("walquorum_sk_connections_rejected_total", "counter",
        "WAL-port connections closed for bad input", connections_rejected.load());
+  line("walquorum_sk_peer_recovery_bytes_total", "counter",
+       "committed WAL bytes fetched from peers", peer_recovery_bytes.load());
+  line("walquorum_sk_peer_recoveries_active", "gauge", "timelines fetching from a peer now",
+       peer_recoveries_active.load());
+  line("walquorum_sk_peer_recovery_repairs_total", "counter",
+       "corrupt timelines repaired from peers", peer_recovery_repairs.load());
   out += "# HELP walquorum_sk_refusals_total protocol refusals sent, by reason\n";
   out += "# TYPE walquorum_sk_refusals_total counter\n";
   for (std::size_t i = 0; i < kRefuseReasons; ++i) {

@@ -41,6 +41,10 @@ struct Metrics {
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::uint64_t> connections_rejected{0};  // closed for bad input
   std::array<std::atomic<std::uint64_t>, kRefuseReasons> refusals{};
+  // Peer recovery (peer_recovery.h): committed WAL taken from peers, rounds running now.
+  std::atomic<std::uint64_t> peer_recovery_bytes{0};
+  std::atomic<std::int64_t> peer_recoveries_active{0};
+  std::atomic<std::uint64_t> peer_recovery_repairs{0};  // corrupt timelines repaired
 
   void count_refusal(core::RefuseReason r) {
     auto i = static_cast<std::size_t>(r);

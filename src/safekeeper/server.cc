@@ -148,6 +148,21 @@ class Session : public std::enable_shared_from_this<Session> {
 
 std::string lsn_text(core::Lsn lsn) { return fmt::format("{}", lsn); }
 
+std::string json_escape(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      out += ' ';
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 std::string timeline_json(const TimelineStatus& s) {
   std::string history = "[";
   for (std::size_t i = 0; i < s.term_history.entries().size(); ++i) {
@@ -170,11 +185,14 @@ std::string timeline_json(const TimelineStatus& s) {
       "\"flush_lsn\":\"{}\",\"write_lsn\":\"{}\",\"commit_lsn\":\"{}\",\"truncate_lsn\":\"{}\","
       "\"term_start_lsn\":\"{}\",\"timeline_start_lsn\":\"{}\",\"persisted_commit_lsn\":\"{}\","
       "\"corrupt\":{},\"no_space\":{},"
-      "\"proposer\":{},\"connections\":{},\"disk_bytes\":{}}}",
+      "\"proposer\":{},\"connections\":{},\"disk_bytes\":{},"
+      "\"peer_recovery\":{{\"active\":{},\"peer\":\"{}\",\"bytes\":{},\"last_error\":\"{}\"}}}}",
       s.key.tenant.to_hex(), s.key.timeline.to_hex(), s.term.value(), history,
       lsn_text(s.flush_lsn), lsn_text(s.write_lsn), lsn_text(s.commit_lsn),
       lsn_text(s.truncate_lsn), lsn_text(s.term_start_lsn), lsn_text(s.timeline_start_lsn),
-      lsn_text(s.persisted_commit_lsn), s.corrupt ? "true" : "false", s.no_space ? "true" : "false", proposer, conns, s.disk_bytes);
+      lsn_text(s.persisted_commit_lsn), s.corrupt ? "true" : "false", s.no_space ? "true" : "false", proposer, conns, s.disk_bytes,
+      s.recovering ? "true" : "false", s.recovery_peer, s.recovered_bytes,
+      json_escape(s.recovery_error));
 }
 
 Server::Server(Config config, asio::io_context& io)
@@ -211,13 +229,15 @@ base::Status Server::load_timelines() {
                                           store.error().message)};
     }
     core::Lsn wal_end;
+    bool unrepairable = false;
     if (store->empty()) {
       if (st.commit_lsn.is_valid()) {
+        // Every segment is gone: the whole WAL comes back from peers (the
+        // acceptor starts empty and takes the peer's WAL from its start).
         st.corrupt = true;
         spdlog::error("event=corrupt timeline={} commit_lsn={} reason=\"no WAL segments\": "
-                      "refusing to vote",
+                      "refusing to vote until repaired from peers",
                       st.timeline.to_string(), st.commit_lsn);
-        wal_end = st.commit_lsn;
       }
     } else {
       // Decode from the start of the segment holding the persisted commit LSN,
@@ -233,11 +253,26 @@ base::Status Server::load_timelines() {
       auto scan = store->find_end_of_wal(from, st.commit_lsn);
       if (!scan) {
         // A CRC error (or missing bytes) below the persisted commit LSN is
-        // corruption, not a torn tail: never vote with this WAL.
+        // corruption, not a torn tail: never vote with this WAL. The valid WAL
+        // ends where decoding stopped; everything after it is cut and fetched
+        // again from peers (peer_recovery.h), after which the timeline votes again.
         st.corrupt = true;
-        wal_end = st.commit_lsn;
-        spdlog::error("event=corrupt timeline={} commit_lsn={} reason=\"{}\": refusing to vote",
+        spdlog::error("event=corrupt timeline={} commit_lsn={} reason=\"{}\": refusing to vote "
+                      "until repaired from peers",
                       st.timeline.to_string(), st.commit_lsn, scan.error().message);
+        auto valid = store->find_end_of_wal(from, core::Lsn{});
+        if (valid && valid->end >= store->wal_start()) {
+          store->cut_torn_tail();
+          wal_end = valid->end;
+          spdlog::warn("event=corrupt_cut timeline={} valid_end={} commit_lsn={}: WAL after the "
+                       "damage removed; repair fetches [{}, {}) from peers",
+                       st.timeline.to_string(), wal_end, st.commit_lsn, wal_end, st.commit_lsn);
+        } else {
+          wal_end = st.commit_lsn;
+          unrepairable = true;
+          spdlog::error("event=unrepairable timeline={}: the WAL cannot be scanned at all",
+                        st.timeline.to_string());
+        }
       } else {
         store->cut_torn_tail();
         wal_end = scan->end;
@@ -248,6 +283,7 @@ base::Status Server::load_timelines() {
       }
     }
     auto tl = make_timeline(st, wal_end, std::move(*store));
+    if (unrepairable) tl->mark_unrepairable();
     io_thread_.add_timeline(tl);
     timelines_[st.timeline] = std::move(tl);
   }
@@ -281,12 +317,26 @@ base::Status Server::start() {
   }
   if (auto st = start_http(); !st) return st;
   io_thread_.start();
+  recovery_ = std::make_shared<PeerRecovery>(io_, config_.peers, core::NodeId{config_.id},
+                                             metrics_, [this] {
+                                               std::vector<std::shared_ptr<Timeline>> out;
+                                               std::lock_guard lock(timelines_mu_);
+                                               for (auto& [k, t] : timelines_) out.push_back(t);
+                                               return out;
+                                             });
+  recovery_->start();
+  if (!config_.peers.empty()) {
+    std::string list;
+    for (const auto& p : config_.peers) list += (list.empty() ? "" : ",") + p.to_string();
+    spdlog::info("event=peer_recovery_enabled peers={}", list);
+  }
   return base::Ok{};
 }
 
 void Server::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (recovery_) recovery_->stop();
   if (wal_listener_) wal_listener_->stop();
   if (http_) http_->stop();
   if (http_thread_.joinable()) http_thread_.join();

@@ -21,6 +21,7 @@
 #include "safekeeper/config.h"
 #include "safekeeper/io_thread.h"
 #include "safekeeper/metrics.h"
+#include "safekeeper/peer_recovery.h"
 #include "safekeeper/timeline.h"
 #include "storage/control_store.h"
 
@@ -68,6 +69,7 @@ class Server {
   IoThread io_thread_;
   std::shared_ptr<net::Listener> wal_listener_;
   std::shared_ptr<net::Listener> pg_listener_;
+  std::shared_ptr<PeerRecovery> recovery_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
   std::mutex timelines_mu_;
@@ -76,6 +78,8 @@ class Server {
   bool stopped_ = false;
 };
 
+// `text` with quotes and backslashes escaped, control characters blanked, for JSON strings.
+std::string json_escape(const std::string& text);
 // "X/Y" text of an LSN, for JSON.
 std::string lsn_text(core::Lsn lsn);
 // One timeline as the JSON object of /v1/tenant/<t>/timeline/<tl>.

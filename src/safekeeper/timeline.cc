@@ -14,7 +14,7 @@ namespace {
 // One ReadWalResponse/PeerFetchResponse carries at most this much WAL (the
 // requester asks again for the rest); a single larger record still goes whole.
 constexpr std::uint64_t kReadBytesMax = 128 * 1024;
-constexpr std::uint64_t kReadChunkBytes = 64 * 1024;
+constexpr std::uint64_t kReadChunkBytes = 256 * 1024;
 constexpr auto kNoSpaceRetry = std::chrono::seconds(1);
 
 // Built in steps: GCC 12 warns (maybe-uninitialized) on the nested aggregate temporaries.
@@ -85,9 +85,126 @@ TimelineStatus Timeline::status() const {
   return s;
 }
 
+// ---------------------------------------------------------------- peer recovery
+
+bool Timeline::proposer_active(std::chrono::steady_clock::time_point now) const {
+  auto last = std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(proposer_active_ns_.load(std::memory_order_relaxed)));
+  return now - last < kProposerQuietTime;
+}
+
+bool Timeline::recovery_wanted(std::chrono::steady_clock::time_point now) const {
+  if (!repairable_ || recovering_.load()) return false;
+  if (now.time_since_epoch().count() < recovery_not_before_ns_.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  if (proposer_active(now)) return false;
+  bool corrupt = false;
+  core::Lsn flush;
+  {
+    std::lock_guard lock(status_mu_);
+    corrupt = status_.corrupt;
+    flush = status_.flush_lsn;
+  }
+  std::uint64_t seen = proposer_commit_seen_.load(std::memory_order_relaxed);
+  return corrupt || recovery_pending_.load() ||
+         (seen > flush.value() && seen > caught_up_commit_.load(std::memory_order_relaxed));
+}
+
+bool Timeline::recovery_claim(const std::string& peer) {
+  bool expected = false;
+  if (!recovering_.compare_exchange_strong(expected, true)) return false;
+  std::lock_guard lock(status_mu_);
+  status_.recovering = true;
+  status_.recovery_peer = peer;
+  return true;
+}
+
+void Timeline::recovery_release(bool caught_up, const std::string& error) {
+  auto now = std::chrono::steady_clock::now();
+  bool corrupt = false;
+  {
+    std::lock_guard lock(status_mu_);
+    status_.recovering = false;
+    status_.recovery_error = error;
+    corrupt = status_.corrupt;
+  }
+  if (caught_up && !corrupt) {
+    recovery_pending_.store(false);
+    caught_up_commit_.store(proposer_commit_seen_.load());
+    recovery_failures_.store(0);
+  } else {
+    // Backoff 0.5 s, 1 s, ... 30 s between rounds that could not finish.
+    std::uint32_t n = std::min<std::uint32_t>(recovery_failures_.fetch_add(1), 6);
+    auto wait = std::chrono::milliseconds(500) * (1u << n);
+    if (wait > std::chrono::seconds(30)) wait = std::chrono::seconds(30);
+    recovery_not_before_ns_.store((now + wait).time_since_epoch().count());
+  }
+  recovering_.store(false);
+}
+
+core::ProposerGreeting Timeline::recovery_greeting(core::NodeId self) const {
+  core::ProposerGreeting g;
+  g.timeline = key_;
+  std::lock_guard lock(status_mu_);
+  g.system_id = status_.system_id;
+  g.wal_seg_size = status_.wal_seg_size;
+  g.pg_version = status_.pg_version;
+  g.proposer_id = self;
+  return g;
+}
+
+void Timeline::post_recovery_from(std::function<void(core::Lsn from)> next) {
+  asio::post(strand_, [self = shared_from_this(), next = std::move(next)] {
+    next(self->acceptor_->peer_fetch_from());
+  });
+}
+
+void Timeline::post_peer_fetch_response(core::PeerFetchResponse resp, RecoveryDone done) {
+  asio::post(strand_, [self = shared_from_this(), r = std::move(resp),
+                       done = std::move(done)]() mutable {
+    bool was_corrupt = self->acceptor_->corrupt();
+    std::uint64_t bytes = r.wal.size();
+    auto out = self->acceptor_->on_peer_fetch_response(r);
+    self->submit(std::move(out.actions));
+    using Kind = core::Acceptor::PeerFetchOutcome::Kind;
+    if (out.kind == Kind::kAppended) {
+      self->metrics_.peer_recovery_bytes.fetch_add(bytes, std::memory_order_relaxed);
+      std::lock_guard lock(self->status_mu_);
+      self->status_.recovered_bytes += bytes;
+    } else if (out.kind == Kind::kTruncated) {
+      spdlog::warn("event=peer_recovery_truncated timeline={} at={}: the local tail diverged from "
+                   "the peer's committed WAL",
+                   self->key_.to_string(), self->acceptor_->write_lsn());
+    }
+    if (was_corrupt && !self->acceptor_->corrupt()) {
+      self->metrics_.peer_recovery_repairs.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("event=repaired timeline={} flush_lsn={} commit_lsn={}: committed WAL restored "
+                   "from a peer; voting again",
+                   self->key_.to_string(), self->acceptor_->flush_lsn(),
+                   self->acceptor_->commit_lsn());
+    }
+    self->publish();
+    done(out.kind, std::move(out.why));
+  });
+}
+
 // ---------------------------------------------------------------- strand
 
 void Timeline::handle(core::ConnId conn, core::ProposerMessage msg) {
+  if (std::holds_alternative<core::VoteRequest>(msg) ||
+      std::holds_alternative<core::ProposerElected>(msg) ||
+      std::holds_alternative<core::AppendRequest>(msg)) {
+    // A proposer is at work here: peer recovery waits until it is quiet.
+    proposer_active_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                              std::memory_order_relaxed);
+    if (const auto* a = std::get_if<core::AppendRequest>(&msg)) {
+      std::uint64_t seen = proposer_commit_seen_.load(std::memory_order_relaxed);
+      if (a->commit_lsn.value() > seen) {
+        proposer_commit_seen_.store(a->commit_lsn.value(), std::memory_order_relaxed);
+      }
+    }
+  }
   if (const auto* a = std::get_if<core::AppendRequest>(&msg);
       a && !a->wal.empty() && std::chrono::steady_clock::now() < no_space_until_) {
     core::Actions out;
@@ -119,6 +236,9 @@ void Timeline::publish() {
       a.term_history().empty() ? core::Lsn{} : a.term_history().entries().back().lsn;
   status_.persisted_commit_lsn = a.persisted_control().commit_lsn;
   status_.corrupt = a.control().corrupt;
+  status_.system_id = a.control().system_id;
+  status_.wal_seg_size = a.control().wal_seg_size;
+  status_.pg_version = a.control().pg_version;
   status_.no_space = std::chrono::steady_clock::now() < no_space_until_;
   status_.elected_conn = a.elected_conn();
 }
@@ -193,7 +313,7 @@ bool Timeline::io_execute(IoJob& job) {
       }
       synced_upto_ = store_.flush_lsn();
     } else if (auto* r = std::get_if<core::ServeRead>(&action)) {
-      auto bytes = io_read_records(r->from, r->to_lsn);
+      auto bytes = io_read_records(r->from, r->to_lsn, kReadBytesMax);
       if (!bytes) {
         spdlog::warn("event=read_failed timeline={} from={} to={} error=\"{}\"", key_.to_string(),
                      r->from, r->to_lsn, bytes.error().message);
@@ -203,7 +323,7 @@ bool Timeline::io_execute(IoJob& job) {
         io_send(r->to, core::ReadWalResponse{r->term, r->from, std::move(*bytes)});
       }
     } else if (auto* f = std::get_if<core::ServePeerFetch>(&action)) {
-      auto bytes = io_read_records(f->from, f->to_lsn);
+      auto bytes = io_read_records(f->from, f->to_lsn, core::kPeerFetchBytesMax);
       if (!bytes) {
         spdlog::warn("event=read_failed timeline={} from={} to={} error=\"{}\"", key_.to_string(),
                      f->from, f->to_lsn, bytes.error().message);
@@ -276,7 +396,8 @@ void Timeline::io_send(core::ConnId to, core::AcceptorMessage msg) {
   if (final_refusal) conn->close_after_flush(why);
 }
 
-base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from, core::Lsn to_lsn) {
+base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from, core::Lsn to_lsn,
+                                                                  std::uint64_t bytes_max) {
   wal::DecoderOptions opts;
   opts.seg_size = store_.options().seg_size;
   wal::StreamDecoder dec(from, opts);
@@ -298,7 +419,7 @@ base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from
       auto step = dec.next();
       if (auto* rec = std::get_if<wal::DecodedRecord>(&step)) {
         if (!first.is_valid()) first = rec->end_lsn;
-        if (rec->end_lsn <= to_lsn && rec->end_lsn - from <= kReadBytesMax) {
+        if (rec->end_lsn <= to_lsn && rec->end_lsn - from <= bytes_max) {
           best = rec->end_lsn;
         } else {
           stop = true;

@@ -14,7 +14,9 @@
 #pragma once
 
 #include <asio.hpp>
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -45,6 +47,9 @@ struct TimelineStatus {
   core::Lsn persisted_commit_lsn;  // where the next restart scan starts (its segment)
   bool corrupt = false;
   bool no_space = false;
+  std::uint64_t system_id = 0;
+  std::uint32_t wal_seg_size = 0;
+  std::uint32_t pg_version = 0;
   std::optional<core::ConnId> elected_conn;
   struct Conn {
     core::ConnId id;
@@ -52,6 +57,11 @@ struct TimelineStatus {
   };
   std::vector<Conn> conns;
   std::uint64_t disk_bytes = 0;
+  // Peer recovery (peer_recovery.h).
+  bool recovering = false;
+  std::string recovery_peer;         // the peer of the running (or last) round
+  std::uint64_t recovered_bytes = 0;  // committed WAL taken from peers since start
+  std::string recovery_error;        // why the last round did not finish, if it did not
 };
 
 class Timeline : public std::enable_shared_from_this<Timeline> {
@@ -68,6 +78,30 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   void post_message(core::ConnId conn, core::ProposerMessage msg);
   void post_disconnected(core::ConnId conn);
   TimelineStatus status() const;
+
+  // --- Peer recovery (peer_recovery.h). Any thread unless noted. ---
+  // A round should start now: the timeline is corrupt, or was just loaded, or a
+  // proposer announced a commit_lsn above our flush_lsn; no proposer has been
+  // active for kProposerQuietTime; no round runs; the backoff has passed.
+  bool recovery_wanted(std::chrono::steady_clock::time_point now) const;
+  // Claims the timeline for one round (false if another round holds it).
+  bool recovery_claim(const std::string& peer);
+  // The greeting a recovery connection sends for this timeline.
+  core::ProposerGreeting recovery_greeting(core::NodeId self) const;
+  // True while a proposer spoke to this timeline within kProposerQuietTime.
+  bool proposer_active(std::chrono::steady_clock::time_point now) const;
+  // Runs `next(from)` on the strand with where the next PeerFetchRequest starts.
+  void post_recovery_from(std::function<void(core::Lsn from)> next);
+  // Hands a peer's reply to the acceptor (on the strand; its actions go to the
+  // I/O thread in order) and runs `done(kind, why)` on the strand.
+  using RecoveryDone =
+      std::function<void(core::Acceptor::PeerFetchOutcome::Kind kind, std::string why)>;
+  void post_peer_fetch_response(core::PeerFetchResponse resp, RecoveryDone done);
+  // Ends a round: `caught_up` = every peer said it has nothing more for us.
+  void recovery_release(bool caught_up, const std::string& error);
+  // A timeline whose WAL could not be scanned at all is never fetched into.
+  void mark_unrepairable() { repairable_ = false; }
+  static constexpr std::chrono::milliseconds kProposerQuietTime{1000};
 
   // --- I/O thread only. ---
   // Executes one job's actions in order. Returns true if the WAL needs a sync
@@ -91,8 +125,9 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   void io_send(core::ConnId to, core::AcceptorMessage msg);
   void io_no_space(std::uint64_t epoch, core::Lsn at, const std::string& detail);
   // Bytes [from, x) for a read: x is the highest record end ≤ to_lsn within
-  // kReadBytesMax, or the first record's end if none fits.
-  base::Result<std::vector<std::uint8_t>> io_read_records(core::Lsn from, core::Lsn to_lsn);
+  // bytes_max, or the first record's end if none fits.
+  base::Result<std::vector<std::uint8_t>> io_read_records(core::Lsn from, core::Lsn to_lsn,
+                                                          std::uint64_t bytes_max);
 
   core::TimelineKey key_;
   core::NodeId node_;
@@ -106,6 +141,16 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   std::unique_ptr<core::Acceptor> acceptor_;
   std::uint64_t epoch_ = 0;
   std::chrono::steady_clock::time_point no_space_until_{};
+
+  // Peer recovery state (atomics: read by the recovery scheduler on any thread).
+  std::atomic<std::int64_t> proposer_active_ns_{0};   // steady_clock of the last proposer message
+  std::atomic<std::uint64_t> proposer_commit_seen_{0};  // highest commit_lsn a proposer announced
+  std::atomic<std::uint64_t> caught_up_commit_{0};      // proposer_commit_seen_ at the last full catch-up
+  std::atomic<bool> recovery_pending_{true};  // check once after load / creation
+  std::atomic<bool> recovering_{false};
+  std::atomic<std::int64_t> recovery_not_before_ns_{0};
+  std::atomic<std::uint32_t> recovery_failures_{0};
+  bool repairable_ = true;
 
   // Connections (mutex: attached on the network thread, used by the I/O thread).
   mutable std::mutex conns_mu_;
