@@ -121,6 +121,21 @@ def main():
         sks = ",".join("127.0.0.1:%d" % st["sk%d" % i]["ports"]["wal"] for i in (1, 2, 3))
         check("--safekeepers %s" % sks in out, "up does not print the --safekeepers string")
         check("export WQ_SAFEKEEPERS=%s" % sks in c.run("env").stdout, "env does not export WQ_SAFEKEEPERS")
+        # Peers: passed only when the safekeeper has the flag; then each node
+        # names the other two nodes' WAL ports.
+        with open(os.path.join(c.dir, "cluster.json")) as f:
+            recorded = {n["name"]: n for n in json.load(f)["nodes"]}
+        has_peers = "--peers" in subprocess.run([recorded["sk1"]["argv"][0], "--help"], capture_output=True,
+                                                text=True, timeout=30).stdout
+        for name, n in recorded.items():
+            argv = n["argv"]
+            if has_peers:
+                want = ",".join("127.0.0.1:%d" % st[o]["ports"]["wal"] for o in ("sk1", "sk2", "sk3") if o != name)
+                check("--peers" in argv and argv[argv.index("--peers") + 1] == want,
+                      "%s: --peers is not the other nodes' WAL ports (%s): %s" % (name, want, argv))
+            else:
+                check("--peers" not in argv, "%s: --peers passed to a safekeeper without it" % name)
+        print("--peers %s" % ("passed to each node" if has_peers else "not supported by this safekeeper"))
         table = c.run("status").stdout
         check(table.count("running") == 3, "table does not show 3 running:\n%s" % table)
         print(table.strip())
