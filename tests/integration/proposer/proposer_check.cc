@@ -5,6 +5,7 @@
 //   elected term=T term_start_lsn=X timeline_start_lsn=X prev_record_lsn=X
 //   write mode:  done end=X last_record=X records=N commit=X callbacks=N
 //   stream mode: committed lsn=X | commit_timeout lsn=X commit=X |
+//                append_timeout end=X commit=X (--pipelined) |
 //                stats state=S commit=X reconnects=N sk1=C:X ... |
 //                refused error="..." superseded_by=T then after_refusal ... |
 //                stopped end=X last_record=X commit=X
@@ -47,6 +48,7 @@ struct Args {
   std::uint32_t record_bytes = 1000;
   std::uint32_t batch_records = 16;
   int waiters = 4;
+  bool pipelined = false;
   int commit_timeout_ms = 1000;
   std::string expect_term_start, expect_prev;
   std::uint64_t window_bytes = 4 * 1024 * 1024;
@@ -285,12 +287,45 @@ int run_stream(Client& c, const wq::proposer::Elected& e, const Args& a) {
   auto last_stats = std::chrono::steady_clock::now() - 1s;
   auto last_commit_line = last_stats;
   std::optional<Lsn> waiting;
+  std::vector<std::uint8_t> held;  // --pipelined: a batch append() timed out on, retried
+  Lsn reported;
+  bool refused = false;
   // Bounded by `records` batches plus the time until quit.
   while (!quit) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_stats >= 100ms) {
       say(stats_line(c));
       last_stats = now;
+    }
+    if (a.pipelined) {
+      // Appends without waiting for commits: back-pressure is all that stops it.
+      Lsn commit = c.commit_lsn();
+      if (commit > reported && now - last_commit_line >= 20ms) {
+        say(fmt::format("committed lsn={}", commit.to_string()));
+        reported = commit;
+        last_commit_line = now;
+      }
+      if (held.empty()) {
+        if (gen.records() >= a.records) {
+          std::this_thread::sleep_for(20ms);
+          continue;
+        }
+        held = gen.next_batch();
+      }
+      auto r = c.append(held, std::chrono::milliseconds(a.commit_timeout_ms));
+      if (r) {
+        held.clear();
+        continue;
+      }
+      if (r.error().code == wq::base::ErrorCode::kTimeout) {
+        say(fmt::format("append_timeout end={} commit={}", c.end_lsn().to_string(),
+                        c.commit_lsn().to_string()));
+        continue;
+      }
+      say(fmt::format("refused error=\"{}\" superseded_by={}", r.error().message,
+                      c.superseded_by() ? c.superseded_by()->value() : 0));
+      refused = true;
+      break;
     }
     if (!waiting) {
       if (gen.records() >= a.records) {
@@ -304,6 +339,7 @@ int run_stream(Client& c, const wq::proposer::Elected& e, const Args& a) {
         }
         say(fmt::format("refused error=\"{}\" superseded_by={}", r.error().message,
                         c.superseded_by() ? c.superseded_by()->value() : 0));
+        refused = true;
         break;
       }
       waiting = *r;
@@ -325,9 +361,10 @@ int run_stream(Client& c, const wq::proposer::Elected& e, const Args& a) {
     }
     say(fmt::format("refused error=\"{}\" superseded_by={}", st.error().message,
                     c.superseded_by() ? c.superseded_by()->value() : 0));
+    refused = true;
     break;
   }
-  if (!quit) {
+  if (refused) {
     // Refused: every later call must fail the same way, and state() says why.
     auto ap = c.append(gen.next_batch(), 1s);
     auto we = c.wait_elected(1s);
@@ -393,6 +430,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-records", a.batch_records)->check(CLI::Range(1, 100000));
   app.add_option("--waiters", a.waiters)->check(CLI::Range(1, 64));
   app.add_option("--commit-timeout-ms", a.commit_timeout_ms);
+  app.add_flag("--pipelined", a.pipelined, "stream: append without waiting for each commit");
   app.add_option("--window-bytes", a.window_bytes);
   app.add_option("--expect-term-start", a.expect_term_start);
   app.add_option("--expect-prev", a.expect_prev);

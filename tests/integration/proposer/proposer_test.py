@@ -14,6 +14,8 @@ scenarios:
             reconnects (stats count it) and catches up
   takeover  a second client takes over; the first fails with "superseded by term T"
   sigstop   SIGSTOP 2 of 3: wait_committed times out; SIGCONT: commits resume
+  backpressure  the same while appending without waiting: append() blocks on the full
+            buffer until its timeout; SIGCONT: the buffer drains
 """
 import json
 import os
@@ -385,7 +387,44 @@ def scenario_sigstop(exe, check_exe, root):
         c.stop()
 
 
+def scenario_backpressure(exe, check_exe, root):
+    """Appends without waiting for commits while 2 of 3 are stopped: the client's
+    buffer fills and append() blocks until its timeout; after SIGCONT it drains."""
+    nodes = start_cluster(exe, root)
+    tl = new_timeline(0x57)
+    c = Check(check_exe, root, nodes, tl, "c1", "--mode", "stream", "--pipelined", "--records", "150000",
+              "--record-bytes", "1000", "--commit-timeout-ms", "1500")
+    try:
+        c.expect(r"^elected ")
+        c.expect(r"^committed ")
+        for n in nodes[1:]:
+            n.proc.send_signal(signal.SIGSTOP)
+        t = c.fields(c.expect(r"^append_timeout ", timeout=60))
+        held = lsn(t["end"]) - lsn(t["commit"])
+        # The client keeps buffer_bytes_max (64 MiB by default) of uncommitted WAL.
+        check(held >= 32 * 1024 * 1024, "append blocked with only %d uncommitted bytes: %s" % (held, t))
+        t2 = c.fields(c.expect(r"^append_timeout ", timeout=30))
+        check(t2["commit"] == t["commit"] and t2["end"] == t["end"],
+              "something moved with two of three stopped: %s then %s" % (t, t2))
+        print("append() blocked with %.1f MiB uncommitted (commit %s), twice" % (held / 1048576.0, t["commit"]))
+        for n in nodes[1:]:
+            n.proc.send_signal(signal.SIGCONT)
+        m = c.fields(c.expect(r"^committed lsn=", timeout=30))
+        while lsn(m["lsn"]) <= lsn(t["end"]):
+            m = c.fields(c.expect(r"^committed lsn=", timeout=30))
+        print("after SIGCONT the buffer drained: commit %s > %s" % (m["lsn"], t["end"]))
+        c.quit()
+        c.expect(r"^stopped ")
+        check(c.wait() == 0, "client exit:\n%s" % c.tail())
+    finally:
+        for n in nodes[1:]:
+            if n.proc.poll() is None:
+                n.proc.send_signal(signal.SIGCONT)
+        c.stop()
+
+
 SCENARIOS = {
+    "backpressure": scenario_backpressure,
     "write": scenario_write,
     "junction": scenario_junction,
     "kill9": scenario_kill9,
