@@ -2,6 +2,7 @@
 #include "pageserver/ingest.h"
 
 #include "pageserver/image.h"
+#include "wal/format.h"
 
 namespace wq::pageserver {
 
@@ -30,6 +31,7 @@ std::vector<Put> plan_record(const wal::DecodedRecord& rec, const Id& tenant, co
       p.kind = b.will_init ? KeyKind::kBase : KeyKind::kDelta;
     }
     p.version.kind = Version::kRecord;
+    p.replayable = rec.rmid == wal::RM_GENERIC_ID;
     p.version.block_index = static_cast<std::uint8_t>(i);
     p.version.bytes.assign(bytes.begin(), bytes.end());
     puts.push_back(std::move(p));

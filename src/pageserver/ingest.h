@@ -24,6 +24,7 @@ struct Put {
   PageId page;
   wal::Lsn lsn;
   Version version;
+  bool replayable = true;  // redo exists here (images, generic WAL): worth counting for pushdown
 };
 
 // rec.bytes() must hold the record.

@@ -209,14 +209,16 @@ std::string Server::status_json() const {
       "\"ingest_blocked_on_queue\":{},\"getpage_waiting\":{},\"getpage_reads\":{},"
       "\"getpage_errors\":{},\"deltas_replayed_max\":{},\"compacted_keys\":{},"
       "\"receiver\":{{\"source\":\"{}\",\"connects\":{},\"failovers\":{},\"stalls\":{},"
-      "\"status_updates\":{},\"last_error\":\"{}\"}},\"last_ingest_error\":\"{}\"}}",
+      "\"status_updates\":{},\"last_error\":\"{}\"}},\"last_ingest_error\":\"{}\","
+      "\"fpis\":{{\"none\":{},\"pglz\":{},\"lz4\":{},\"zstd\":{}}}}}",
       id_hex(config_.tenant), id_hex(config_.timeline), s.ingest_lsn, s.durable_lsn, s.readable_lsn,
       s.server_wal_end,
       s.server_wal_end > s.ingest_lsn ? s.server_wal_end - s.ingest_lsn : 0, s.horizon, s.records, s.bytes,
       s.fpis, s.deltas, s.image_threshold, s.images_generated, s.image_queue_depth, s.image_queue_max,
       s.ingest_blocked_on_queue, s.getpage_waiting, s.reads, s.read_errors, s.deltas_replayed_max,
       s.compacted_keys, json_escape(r.source), r.connects, r.failovers, r.stalls, r.status_updates,
-      json_escape(r.last_error), json_escape(s.last_error));
+      json_escape(r.last_error), json_escape(s.last_error), s.fpis_by_compression[0],
+      s.fpis_by_compression[1], s.fpis_by_compression[2], s.fpis_by_compression[3]);
 }
 
 }  // namespace wq::pageserver

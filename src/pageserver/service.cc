@@ -62,6 +62,7 @@ base::Status Service::feed(wal::Lsn at, std::span<const std::uint8_t> bytes) {
   std::vector<Put> puts;
   std::vector<ImageRequest> images;
   std::uint64_t records = 0, fpis = 0, deltas = 0;
+  std::array<std::uint64_t, 4> by_compression{};
   wal::Lsn end;
   std::optional<base::Error> error;
   for (;;) {
@@ -69,13 +70,17 @@ base::Status Service::feed(wal::Lsn at, std::span<const std::uint8_t> bytes) {
     if (auto* rec = std::get_if<wal::DecodedRecord>(&step)) {
       ++records;
       end = rec->end_lsn;
+      for (const wal::BlockRef& b : rec->blocks) {
+        if (b.has_image && b.apply_image) ++by_compression[b.compression];
+      }
       for (Put& p : plan_record(*rec, opt_.tenant, opt_.timeline)) {
         if (p.kind == KeyKind::kBase) {
           ++fpis;
           pushdown_.on_base(p.page);
         } else {
           ++deltas;
-          if (pushdown_.on_delta(p.page)) images.push_back(ImageRequest{p.page, p.lsn});
+          // A chain through a record without redo here cannot be materialised: not counted.
+          if (p.replayable && pushdown_.on_delta(p.page)) images.push_back(ImageRequest{p.page, p.lsn});
         }
         puts.push_back(std::move(p));
       }
@@ -96,6 +101,7 @@ base::Status Service::feed(wal::Lsn at, std::span<const std::uint8_t> bytes) {
     bytes_ += bytes.size();
     fpis_ += fpis;
     deltas_ += deltas;
+    for (std::size_t i = 0; i < by_compression.size(); ++i) by_compression_[i] += by_compression[i];
     if (end.is_valid()) ingest_lsn_ = std::max(ingest_lsn_, end);
     for (const ImageRequest& r : images) {
       if (queue_.size() >= opt_.image_queue_max) ++blocked_;
@@ -238,6 +244,7 @@ ServiceStatus Service::status() const {
   s.deltas_replayed_max = deltas_replayed_.max();
   s.last_error = last_error_;
   s.image_threshold = opt_.image_threshold;
+  s.fpis_by_compression = by_compression_;
   return s;
 }
 
@@ -272,6 +279,13 @@ std::string Service::metrics_text() const {
           static_cast<double>(s.read_errors));
   counter("walquorum_ps_compacted_keys_total", "versions removed by retention",
           static_cast<double>(s.compacted_keys));
+  const char* methods[4] = {"none", "pglz", "lz4", "zstd"};
+  out += "# HELP walquorum_ps_fpis_total full-page images ingested, by compression\n"
+         "# TYPE walquorum_ps_fpis_total counter\n";
+  for (std::size_t i = 0; i < 4; ++i) {
+    out += fmt::format("walquorum_ps_fpis_total{{compression=\"{}\"}} {}\n", methods[i],
+                       s.fpis_by_compression[i]);
+  }
   out += deltas_replayed_.render("walquorum_ps_deltas_replayed", "deltas applied per GetPage");
   out += getpage_seconds_.render("walquorum_ps_getpage_seconds", "GetPage latency, wait included");
   return out;

@@ -12,6 +12,7 @@
 // started by start() and joined by stop().
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -50,6 +51,7 @@ struct ServiceStatus {
   double deltas_replayed_max = 0;
   std::string last_error;
   std::uint32_t image_threshold = 0;
+  std::array<std::uint64_t, 4> fpis_by_compression{};  // applied images: none, pglz, lz4, zstd
 };
 
 class Service {
@@ -122,6 +124,7 @@ class Service {
   std::string last_error_;
   std::uint64_t records_ = 0, bytes_ = 0, images_ = 0, fpis_ = 0, deltas_ = 0, blocked_ = 0;
   std::uint64_t reads_ = 0, read_errors_ = 0, compacted_ = 0;
+  std::array<std::uint64_t, 4> by_compression_{};
   std::thread worker_;
 
   Histogram deltas_replayed_{{0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096}};
