@@ -41,10 +41,10 @@ using core::Term;
 // First look-back of the tail read that finds prev_record_lsn; doubled while one
 // record spans the whole window.
 constexpr std::uint64_t kTailWindowBytes = 64 * 1024;
-// A PostgreSQL record is at most 1 GiB (PG16's cap; PG15 allows no more in
-// practice); a window this wide always holds the start of the last record.
+// A PostgreSQL record is under 1 GiB (PG16 caps it; PG15's reader cannot
+// allocate more), so a window this wide always holds the last record's start.
 constexpr std::uint64_t kTailWindowBytesMax = (1ull << 30) + 2 * wal::kDefaultSegmentSize;
-// Delay between peer fetches refused because commit_lsn has not reached term_start_lsn yet.
+// Delay before asking again after a refused peer fetch (see tail_on_message).
 constexpr std::chrono::milliseconds kTailRetry{20};
 // kNotServing refusals of one window in a row before it is widened, and of the
 // widest window before the tail read tries the next safekeeper (about 1 s).
