@@ -492,6 +492,13 @@ Acceptor::PeerFetchOutcome Acceptor::on_peer_fetch_response(const PeerFetchRespo
   control_.term = term;
   if (!control_.timeline_start_lsn.is_valid()) control_.timeline_start_lsn = msg.begin_lsn;
   if (term_raised || control_.term_history.last_term() != control_.term) elected_conn_.reset();
+  if (empty) {
+    // Start the WAL at the peer's timeline start (the driver writes the first
+    // segment's headers), as ProposerElected does on an empty acceptor.
+    out.actions.push_back(TruncateWal{msg.begin_lsn});
+    ++truncations_;
+    write_lsn_ = flush_lsn_ = msg.begin_lsn;
+  }
   if (changed) {
     // The history covering the new bytes is durable before they are: after a
     // crash it may run ahead of the WAL (readers cut it), never behind it.

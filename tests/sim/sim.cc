@@ -57,6 +57,7 @@ const char* fault_kind_name(FaultKind k) {
     case FaultKind::kTwoProposers: return "two-proposers";
     case FaultKind::kDuplicate: return "duplicate";
     case FaultKind::kReorder: return "reorder-in-conn";
+    case FaultKind::kPeerFetch: return "peer fetch";
     case FaultKind::kCount: break;
   }
   return "?";
@@ -91,6 +92,7 @@ FaultMix FaultMix::draw(Prng& prng, bool datagram) {
   m.propose_every_ms = static_cast<std::uint32_t>(prng.range(2, 60));
   m.learner_per_s = prng.unit() * 20;
   if (datagram) m.dup = prng.unit() * 0.03;
+  m.peer_fetch_per_s = on(0.7) ? prng.unit() * 8 : 0;
   return m;
 }
 
@@ -98,10 +100,10 @@ std::string FaultMix::to_string() const {
   return fmt::format(
       "drop={:.3f} delay={}..{}ms tail={:.3f} reset/s={:.2f} partition/s={:.2f} one-way={:.2f} "
       "crash/s={:.2f} crash-mid={:.3f} keep-unsynced={:.2f} proposer-restart/s={:.2f} "
-      "keep-old={:.2f} flush<={}ms propose-every={}ms",
+      "keep-old={:.2f} flush<={}ms propose-every={}ms peer-fetch/s={:.2f}",
       drop, delay_min_ms, delay_max_ms, delay_tail, conn_reset_per_s, partition_per_s, one_way,
       acceptor_crash_per_s, crash_mid_actions, keep_unsynced, proposer_restart_per_s,
-      keep_old_proposer, flush_delay_max_ms, propose_every_ms);
+      keep_old_proposer, flush_delay_max_ms, propose_every_ms, peer_fetch_per_s);
 }
 
 namespace {
@@ -121,6 +123,8 @@ enum class Ev : std::uint8_t {
   kRestart,       // acceptor x comes back
   kFault,         // inject the next random fault
   kLearn,         // a learner reads from a random acceptor
+  kPeerFetch,     // acceptor x asks a random peer for committed WAL (y = 1: continuation)
+  kPeerReply,     // the peer's reply reaches acceptor x (gen = incarnation)
   kStartProposer, // a new compute starts
   kUnblock,       // a partition heals (x = partition id)
   kHeal,          // end of the fault phase
@@ -174,6 +178,9 @@ struct AcceptorNode {
   Term persisted_term;
   Lsn persisted_commit;
   Lsn mem_commit;  // between restarts
+  // While a peer reply's actions run: the commit_lsn before the handler (the
+  // handler may raise it after a TruncateWal it issued).
+  std::optional<Lsn> truncate_floor;
 };
 
 struct ProposerNode {
@@ -237,6 +244,10 @@ struct Sim::Impl {
   std::map<Term, Lsn> commit_by_term;   // highest commit_lsn announced in each term
   std::map<std::pair<int, Term>, core::ConnId> votes;  // (acceptor, term) → conn granted
   std::vector<Learner> learners;
+  // Peer fetches in flight: ConnId (above kPeerConnBase) → (fetching acceptor, its incarnation).
+  static constexpr core::ConnId kPeerConnBase = core::ConnId{1} << 40;
+  std::map<core::ConnId, std::pair<int, std::uint64_t>> peer_fetches;
+  core::ConnId next_peer_conn = kPeerConnBase;
   std::optional<Violation> violation;
   SimResult res;
   std::deque<TraceRec> ring;
@@ -545,7 +556,8 @@ struct Sim::Impl {
   void run_action(int a, core::TruncateWal& x) {
     AcceptorNode& an = acc[static_cast<std::size_t>(a)];
     trace("a{} truncate at {}", a, x.at);
-    Lsn floor = std::max(an.acc->commit_lsn(), an.persisted_commit);
+    Lsn floor = std::max(an.truncate_floor ? *an.truncate_floor : an.acc->commit_lsn(),
+                         an.persisted_commit);
     if (x.at < floor) {
       fail(kS12TruncateFloor, fmt::format("a{} truncates at {} below its commit_lsn {}", a, x.at,
                                           floor));
@@ -600,8 +612,43 @@ struct Sim::Impl {
     send_from_acceptor(a, x.to, core::AcceptorMessage(std::move(r)));
   }
   void run_action(int a, core::ServePeerFetch& x) {
-    // Not produced: the simulated proposers never send PeerFetchRequest.
-    trace("a{} serve peer fetch to conn {} (ignored)", a, x.to);
+    AcceptorNode& an = acc[static_cast<std::size_t>(a)];
+    auto it = peer_fetches.find(x.to);
+    if (it == peer_fetches.end()) return;
+    auto [to, inc] = it->second;
+    peer_fetches.erase(it);
+    trace("a{} serve peer fetch [{}, {}] commit {} to a{}", a, x.from, x.to_lsn, x.commit_lsn, to);
+    // Committed WAL only (I9), held durably by the server.
+    if (x.to_lsn > c_end() || x.commit_lsn > c_end()) {
+      fail(kS15Learners, fmt::format("a{} serves a peer up to {} (commit {}) beyond committed end {}",
+                                     a, x.to_lsn, x.commit_lsn, c_end()));
+      return;
+    }
+    if (x.to_lsn > an.disk.durable_end() || x.from < ts) {
+      fail(kS15Learners, fmt::format("a{} serves a peer [{}, {}] outside its durable WAL (end {})",
+                                     a, x.from, x.to_lsn, an.disk.durable_end()));
+      return;
+    }
+    // The highest record boundary ≤ to_lsn, as the daemon's reader finds it.
+    std::vector<Lsn> ends;
+    Lsn end = scan_records(walp, an.disk.content(), base, x.from, x.to_lsn, &ends);
+    if (end <= x.from) return;  // no whole record fits: the fetcher asks again later
+    auto bytes = an.disk.content_range(x.from, end);
+    if (std::memcmp(bytes.data(), committed.data() + (x.from - ts), bytes.size()) != 0) {
+      fail(kS15Learners, fmt::format("a{} serves a peer [{}, {}) that differs from C", a, x.from, end));
+      return;
+    }
+    core::PeerFetchResponse r{x.term, x.commit_lsn, x.term_history, x.from,
+                              std::vector<std::uint8_t>(bytes.begin(), bytes.end())};
+    core::AcceptorMessage m(std::move(r));
+    Event e;
+    e.t = now + delay();
+    e.kind = Ev::kPeerReply;
+    e.x = to;
+    e.gen = inc;
+    e.wire = to_wire(m);
+    check_codec(*e.wire, m);
+    push(std::move(e));
   }
   void run_action(int a, core::Send& x) {
     AcceptorNode& an = acc[static_cast<std::size_t>(a)];
@@ -1199,6 +1246,57 @@ struct Sim::Impl {
     l.pos = cm;
   }
 
+  // ---------------------------------------------------------------- peer recovery
+  void peer_fetch(int a) {
+    // Acceptor `a` (random if -1) asks a random live peer for committed WAL.
+    std::vector<int> up;
+    for (std::size_t i = 0; i < acc.size(); ++i)
+      if (acc[i].up && acc[i].acc) up.push_back(static_cast<int>(i));
+    if (up.size() < 2) return;
+    if (a < 0) a = up[prng.below(up.size())];
+    AcceptorNode& an = acc[static_cast<std::size_t>(a)];
+    if (!an.up || !an.acc) return;
+    int b = a;
+    while (b == a) b = up[prng.below(up.size())];
+    AcceptorNode& bn = acc[static_cast<std::size_t>(b)];
+    core::ConnId id = next_peer_conn++;
+    peer_fetches[id] = {a, an.incarnation};
+    core::PeerFetchRequest req{an.acc->peer_fetch_from(),
+                               static_cast<std::uint32_t>(prng.range(1, 64 * 1024))};
+    trace("a{} peer-fetches from a{} at {} (max {})", a, b, req.from_lsn, req.max_bytes);
+    execute(b, bn.acc->on_peer_fetch_request(id, req));
+    peer_fetches.erase(id);  // refused, or served above
+  }
+
+  void peer_reply(const Event& e) {
+    AcceptorNode& an = acc[static_cast<std::size_t>(e.x)];
+    if (!an.up || !an.acc || an.incarnation != e.gen) return;
+    core::AcceptorMessage m;
+    std::string err;
+    if (!from_wire(*e.wire, m, err)) {
+      fail(kS19Codec, fmt::format("a{} cannot decode a peer reply: {}", e.x, err));
+      return;
+    }
+    const auto& r = std::get<core::PeerFetchResponse>(m);
+    Lsn commit_before = an.acc->commit_lsn();
+    auto out = an.acc->on_peer_fetch_response(r);
+    using Kind = Acceptor::PeerFetchOutcome::Kind;
+    trace("a{} <- peer reply [{}, +{}) commit {} history {}: {}{}", e.x, r.begin_lsn, r.wal.size(),
+          r.commit_lsn, r.term_history.to_string(),
+          out.kind == Kind::kAppended    ? "appended"
+          : out.kind == Kind::kTruncated ? "truncated"
+          : out.kind == Kind::kCaughtUp  ? "caught up"
+                                         : "ignored: ",
+          out.why);
+    if (out.kind == Kind::kAppended || out.kind == Kind::kTruncated) count(FaultKind::kPeerFetch);
+    an.truncate_floor = commit_before;
+    execute(e.x, std::move(out.actions));
+    acc[static_cast<std::size_t>(e.x)].truncate_floor.reset();
+    // A round goes on while there is something to take.
+    if ((out.kind == Kind::kAppended || out.kind == Kind::kTruncated) && prng.chance(0.8))
+      at(now + prng.range(0, 5), Ev::kPeerFetch, e.x, 1);
+  }
+
   // ---------------------------------------------------------------- faults
   void inject_fault() {
     int kinds = 5;
@@ -1371,6 +1469,11 @@ struct Sim::Impl {
         learn();
         if (mix.learner_per_s > 0) at(now + exp_ms(mix.learner_per_s), Ev::kLearn);
         break;
+      case Ev::kPeerFetch:
+        peer_fetch(e.y == 1 ? e.x : -1);
+        if (e.y == 0 && mix.peer_fetch_per_s > 0) at(now + exp_ms(mix.peer_fetch_per_s), Ev::kPeerFetch);
+        break;
+      case Ev::kPeerReply: peer_reply(e); break;
       case Ev::kStartProposer:
         if (alive_proposers() == 0) start_proposer({});
         break;
@@ -1406,6 +1509,7 @@ struct Sim::Impl {
     start_proposer({});
     if (total_fault_rate() > 0) at(exp_ms(total_fault_rate()), Ev::kFault);
     if (mix.learner_per_s > 0) at(exp_ms(mix.learner_per_s), Ev::kLearn);
+    if (mix.peer_fetch_per_s > 0) at(exp_ms(mix.peer_fetch_per_s), Ev::kPeerFetch);
     // Swarm seeds also draw how long the fault phase lasts (up to cfg.fault_ms).
     std::uint64_t fault_ms = cfg.mix ? cfg.fault_ms : prng.range(cfg.fault_ms / 4, cfg.fault_ms);
     at(fault_ms, Ev::kHeal);

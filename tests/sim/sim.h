@@ -46,6 +46,9 @@ struct FaultMix {
   std::uint32_t flush_delay_max_ms = 5;
   std::uint32_t propose_every_ms = 20;
   double learner_per_s = 5;
+  // Peer recovery: a random acceptor fetches committed WAL from a random peer
+  // (PeerFetchRequest → PeerFetchResponse, delayed like any message).
+  double peer_fetch_per_s = 0;
 
   static FaultMix none();
   static FaultMix draw(Prng& prng, bool datagram = false);
@@ -80,6 +83,7 @@ enum class FaultKind {
   kTwoProposers,
   kDuplicate,
   kReorder,
+  kPeerFetch,  // a peer-recovery reply applied (appended or truncated)
   kCount
 };
 const char* fault_kind_name(FaultKind k);
