@@ -129,7 +129,9 @@ void Server::stop() {
   }
   wake_.notify_all();
   if (retention_thread_.joinable()) retention_thread_.join();
-  if (receiver_) receiver_->stop();  // syncs what it ingested
+  if (receiver_) receiver_->stop();
+  // The receiver thread is gone: what it ingested is synced here, so a restart resumes after it.
+  if (service_) service_->sync_if_due(true);
   if (listener_) listener_->stop();
   if (http_) http_->stop();
   if (http_thread_.joinable()) http_thread_.join();

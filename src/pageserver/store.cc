@@ -91,12 +91,13 @@ base::Result<Reconstructed> PageStore::read(const PageId& page, wal::Lsn lsn) co
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
   std::optional<StoredVersion> base;
   const std::string base_prefix = page_prefix(KeyKind::kBase, page);
-  // The newest base <= lsn: seek to the first key after it and step back once.
-  it->Seek(version_key(KeyKind::kBase, page, lsn + 1));
-  if (it->Valid()) {
-    it->Prev();
-  } else {
+  // The newest base <= lsn: one seek, and one step back unless it landed exactly on lsn.
+  const std::string at = version_key(KeyKind::kBase, page, lsn);
+  it->Seek(at);
+  if (!it->Valid()) {
     it->SeekToLast();
+  } else if (view(it->key()) != at) {
+    it->Prev();
   }
   base::Status bad = base::Ok{};
   if (it->Valid() && view(it->key()).starts_with(base_prefix)) {

@@ -214,3 +214,25 @@ TEST_CASE("retention: reads at or after the horizon are unchanged, below it refu
   CHECK(s.compact(w.ends[h]) == 0);
   s.stop();
 }
+
+TEST_CASE("store: the base exactly at the read LSN, the highest LSN, and a neighbour's versions") {
+  TempDir dir;
+  auto store = PageStore::open((dir.path / "db").string());
+  REQUIRE(store);
+  PageId a, b;
+  a.blk = 1;
+  b.blk = 2;
+  Page pa = make_page(1, 40, 8000), pb = make_page(2, 40, 8000);
+  (*store)->put_image(a, Lsn(100), pa);
+  (*store)->put_image(b, Lsn(50), pb);
+  auto exact = (*store)->read(a, Lsn(100));
+  REQUIRE(exact);
+  CHECK(exact->page == pa);
+  CHECK_FALSE((*store)->read(a, Lsn(99)));  // b's older image must not be taken for a's
+  auto top = (*store)->read(b, Lsn(~0ull));
+  REQUIRE(top);
+  CHECK(top->page == pb);
+  auto top_a = (*store)->read(a, Lsn(~0ull));
+  REQUIRE(top_a);
+  CHECK(top_a->base_lsn == Lsn(100));
+}
