@@ -170,7 +170,6 @@ struct Client::Impl {
     Peer& p = peers[i];
     std::uint64_t gen = ++p.gen;
     p.conn = conn;
-    p.backoff.reset();
     if (p.connects++ > 0) {
       std::lock_guard lk(mu);
       ++reconnects;
@@ -183,6 +182,11 @@ struct Client::Impl {
           if (!msg) {
             peers[i].conn->close(fmt::format("malformed reply: {}", msg.error().message));
             return;
+          }
+          if (std::holds_alternative<core::AcceptorGreeting>(*msg)) {
+            // Only a greeting answered resets the backoff: a safekeeper that
+            // accepts and then refuses (wrong timeline) is retried ever slower.
+            peers[i].backoff.reset();
           }
           if (const auto* r = std::get_if<core::Refused>(&*msg)) {
             // Usually a higher term (this client is about to be superseded);
