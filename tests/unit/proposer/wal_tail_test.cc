@@ -139,6 +139,30 @@ TEST_CASE("one record wider than the window: nullopt, then found when widened") 
   CHECK(**r == big.start);
 }
 
+TEST_CASE("a record ending exactly at a segment boundary, and the one after it") {
+  wal::WalWriter writer(kFloor, 1, 42, kSeg);
+  Lsn seg_end = kFloor + kSeg;
+  // Small records up to the segment's last page, then one that fills it exactly.
+  for (int i = 0; i < 100000 && writer.next_record_lsn() < seg_end - wal::kBlockSize; ++i) {
+    writer.append(noop(1000, static_cast<std::uint8_t>(i)));
+  }
+  Lsn start = writer.next_record_lsn();
+  std::uint64_t room = seg_end - start;
+  REQUIRE(room >= 24 + 5 + 256);
+  REQUIRE(room <= wal::kBlockSize);
+  auto rb = noop(room - 24 - 5, 0xAB);
+  REQUIRE(rb.total_length() == room);
+  auto last = writer.append(rb);
+  REQUIRE(last.end == seg_end);
+  auto next = writer.append(noop(100, 0xCD));
+  REQUIRE(next.start == seg_end + wal::kLongPageHeaderSize);
+  auto bytes = writer.take_bytes();
+  Wal w{std::move(bytes), {}};
+  int widenings = 0;
+  CHECK(find_widening(w, seg_end, 8192, &widenings) == last.start);
+  CHECK(find_widening(w, next.end, 100, &widenings) == next.start);
+}
+
 TEST_CASE("corrupt bytes or an end inside a record are kCorrupt") {
   wal::WalWriter writer(kFloor, 1, 42, kSeg);
   auto a = writer.append(noop(300, 1));
