@@ -384,6 +384,9 @@ void Server::on_accept(asio::ip::tcp::socket socket) {
   core::ConnId id = next_conn_id();
   net::ConnectionOptions opts;
   opts.idle_timeout = std::chrono::milliseconds(config_.idle_timeout_ms);
+  // Each connection holds one read buffer for its life: 64 KiB keeps a thousand
+  // proposers' connections at 64 MiB of RSS (256 KiB would be a quarter GiB).
+  opts.read_chunk_bytes = 64 * 1024;
   auto conn = net::FramedConnection::create(std::move(socket), opts, fmt::format("wal conn {}", id));
   spdlog::debug("event=conn_accepted conn={} peer={}", id, conn->remote_address());
   std::make_shared<Session>(*this, id, std::move(conn))->start();

@@ -193,6 +193,34 @@ Status create_preallocated(const std::string& path, std::uint64_t size, bool zer
   return base::Ok{};
 }
 
+Status create_sparse(const std::string& path, std::uint64_t size) {
+  auto fd = open_file(path, O_RDWR | O_CREAT | O_EXCL);
+  if (!fd) return Unexpected{fd.error()};
+  if (::ftruncate(fd->get(), static_cast<off_t>(size)) != 0) {
+    int err = errno;
+    fd->reset();
+    unlink_or_die(path);
+    if (!is_no_space(err)) fatal_io("ftruncate", path, err);
+    return Unexpected{ErrorCode::kNoSpace, fmt::format("no space left creating {}", path)};
+  }
+  fsync_or_die(fd->get(), path);  // the size is metadata: fsync, not fdatasync
+  fsync_dir_or_die(parent_dir(path));
+  return base::Ok{};
+}
+
+Status allocate_range(int fd, std::uint64_t offset, std::uint64_t len, bool zero_fill,
+                      const std::string& path) {
+  if (len == 0) return base::Ok{};
+  if (zero_fill) return write_zeros_or_die(fd, offset, len, path);
+  int err = ::posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(len));
+  if (err != 0) {
+    if (!is_no_space(err)) fatal_io("posix_fallocate", path, err);
+    return Unexpected{ErrorCode::kNoSpace,
+                      fmt::format("no space left allocating {} bytes in {}", len, path)};
+  }
+  return base::Ok{};
+}
+
 std::uint64_t allocated_bytes(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;

@@ -90,6 +90,15 @@ Status make_dirs(const std::string& path);
 // otherwise posix_fallocate. ENOSPC → kNoSpace and the partial file is removed.
 Status create_preallocated(const std::string& path, std::uint64_t size, bool zero_fill);
 
+// Creates `path` (must not exist) as a sparse file of `size` bytes (ftruncate:
+// reads as zeros, nothing allocated), then fsyncs it and its directory.
+// Failure other than ENOSPC ends the process.
+Status create_sparse(const std::string& path, std::uint64_t size);
+// Allocates [offset, offset + len) of an open file: writes zeros (`zero_fill`),
+// or posix_fallocate. ENOSPC → kNoSpace; other failures end the process. Not synced.
+Status allocate_range(int fd, std::uint64_t offset, std::uint64_t len, bool zero_fill,
+                      const std::string& path);
+
 // Bytes of disk allocated to `path` (st_blocks * 512), 0 if it does not exist.
 std::uint64_t allocated_bytes(const std::string& path);
 // Free bytes for unprivileged users on the filesystem holding `path`.

@@ -113,10 +113,10 @@ base::Result<WalStore> WalStore::open(const std::string& dir, WalStoreOptions op
 base::Result<WalStore::Segment*> WalStore::open_for_write(std::uint64_t segno) {
   auto it = segments_.find(segno);
   if (it == segments_.end()) {
-    // A new segment: take the preallocated file, or allocate one now.
+    // A new segment: take the prepared file, or make one now (sparse: blocks
+    // are allocated chunk by chunk ahead of the writes).
     if (!prealloc_present_) {
-      if (auto st = create_preallocated(prealloc_path(), options_.seg_size, options_.zero_fill);
-          !st) {
+      if (auto st = create_sparse(prealloc_path(), options_.seg_size); !st) {
         return Unexpected{st.error().code,
                           fmt::format("cannot create WAL segment {}: {}",
                                       segment_path(segno, true), st.error().message)};
@@ -143,10 +143,37 @@ base::Result<WalStore::Segment*> WalStore::open_for_write(std::uint64_t segno) {
   return &seg;
 }
 
+base::Status WalStore::allocate_ahead(std::uint64_t segno, Segment& seg, std::uint64_t end_off) {
+  std::uint64_t chunk = std::max<std::uint64_t>(options_.alloc_chunk_bytes, wal::kBlockSize);
+  std::uint64_t target = std::min(options_.seg_size, (end_off / chunk + 1) * chunk);
+  std::uint64_t from = std::max(seg.allocated, end_off);
+  if (from >= target) return base::Ok{};
+  // Only bytes at or after the write's end: nothing there is WAL yet.
+  auto st = allocate_range(seg.fd.get(), from, target - from, options_.zero_fill,
+                           segment_path(segno, true));
+  if (!st) return st;
+  seg.allocated = target;
+  seg.dirty = true;  // the new blocks become durable with the next fdatasync
+  return base::Ok{};
+}
+
 base::Status WalStore::preallocate_next() {
   if (prealloc_present_) return base::Ok{};
-  if (auto st = create_preallocated(prealloc_path(), options_.seg_size, options_.zero_fill); !st) {
-    return st;
+  if (auto st = create_sparse(prealloc_path(), options_.seg_size); !st) return st;
+  {
+    // Its first chunk allocated and synced, so the first appends after the
+    // rename overwrite allocated blocks.
+    auto fd = open_file(prealloc_path(), O_RDWR);
+    if (!fd) fatal_io("open", prealloc_path(), EIO);
+    std::uint64_t n = std::min(options_.seg_size, options_.alloc_chunk_bytes);
+    auto st = allocate_range(fd->get(), 0, n, options_.zero_fill, prealloc_path());
+    if (!st) {
+      fd->reset();
+      unlink_or_die(prealloc_path());
+      fsync_dir_or_die(dir_);
+      return st;
+    }
+    fdatasync_or_die(fd->get(), prealloc_path());
   }
   prealloc_present_ = true;
   return base::Ok{};
@@ -221,6 +248,7 @@ base::Status WalStore::write(Lsn begin, std::span<const std::uint8_t> bytes) {
                                                          options_.seg_size - off));
     auto seg = open_for_write(segno);
     if (!seg) return Unexpected{seg.error()};
+    if (auto st = allocate_ahead(segno, **seg, off + n); !st) return st;
     auto st = write_all_or_die((*seg)->fd.get(), off, bytes.subspan(done, n),
                                segment_path(segno, true));
     if (!st) return st;
@@ -229,7 +257,8 @@ base::Status WalStore::write(Lsn begin, std::span<const std::uint8_t> bytes) {
     done += n;
   }
   write_lsn_ = pos;
-  if (options_.preallocate_ahead && !prealloc_present_) {
+  if (options_.preallocate_ahead && !prealloc_present_ &&
+      offset_in(write_lsn_) >= options_.seg_size / 4 * 3) {
     std::uint64_t segno = segno_of(write_lsn_);
     if (prealloc_failed_for_ != segno) {
       // Best effort: if the disk is full, the append that needs the segment
@@ -289,6 +318,37 @@ void WalStore::zero_range_and_sync(std::uint64_t segno, std::uint64_t from_off,
   seg.dirty = false;
 }
 
+void WalStore::punch_range_and_sync(std::uint64_t segno, std::uint64_t from_off,
+                                    std::uint64_t to_off) {
+  auto it = segments_.find(segno);
+  if (it == segments_.end() || from_off >= to_off) return;
+  Segment& seg = it->second;
+  std::string path = segment_path(segno, seg.partial);
+  if (!seg.fd.valid()) {
+    auto fd = open_file(path, O_RDWR);
+    if (!fd) fatal_io("open for truncation", path, EIO);
+    seg.fd = std::move(*fd);
+  }
+  // A hole reads as zeros and frees the space: a restarted store (whose tail
+  // beyond the end of WAL is unknown up to the segment end) stays small. A
+  // file cut short (by a crash or a person) is full size again afterwards.
+  struct stat st {};
+  if (::fstat(seg.fd.get(), &st) != 0) fatal_io("fstat", path, errno);
+  if (static_cast<std::uint64_t>(st.st_size) < to_off &&
+      ::ftruncate(seg.fd.get(), static_cast<off_t>(to_off)) != 0) {
+    fatal_io("ftruncate", path, errno);
+  }
+  if (::fallocate(seg.fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(from_off), static_cast<off_t>(to_off - from_off)) == 0) {
+    fsync_or_die(seg.fd.get(), path);  // extents are metadata: fsync, not fdatasync
+    seg.allocated = std::min(seg.allocated, from_off);
+    seg.dirty = false;
+    return;
+  }
+  if (errno != EOPNOTSUPP && errno != ENOSYS) fatal_io("punching a hole in", path, errno);
+  zero_range_and_sync(segno, from_off, to_off);  // no hole punching here: write zeros
+}
+
 void WalStore::truncate_existing(Lsn at) {
   WQ_ASSERT(at >= wal_start_ && at <= write_lsn_, "truncate at {} outside [{}, {}] in {}", at,
             wal_start_, write_lsn_, dir_);
@@ -314,7 +374,7 @@ void WalStore::truncate_existing(Lsn at) {
   std::uint64_t seg_end_lsn = segment_start(segno + 1).value();
   std::uint64_t hw = std::min(high_water_.value(), seg_end_lsn);
   std::uint64_t hw_off = hw > segment_start(segno).value() ? hw - segment_start(segno).value() : 0;
-  zero_range_and_sync(segno, first_zero_end, std::max(hw_off, first_zero_end));
+  punch_range_and_sync(segno, first_zero_end, std::max(hw_off, first_zero_end));
 
   // 4. Later segments are gone (newest first, so a crash leaves a contiguous prefix).
   read_fd_.reset();

@@ -5,10 +5,14 @@
 //
 // Files:
 //   <24 hex>            a complete segment (fdatasynced before it got this name)
-//   <24 hex>.partial    the segment being written; always full size (preallocated,
-//                       zero after the valid end), like pg_receivewal's
-//   next.prealloc       a zero-filled, fsynced segment-sized file waiting to become
-//                       the next .partial (renamed, so most appends never allocate)
+//   <24 hex>.partial    the segment being written; always full size (like
+//                       pg_receivewal's) but sparse: created with ftruncate, and
+//                       allocated (zero-filled) in alloc_chunk_bytes steps at least
+//                       one chunk ahead of the write position, so a timeline costs
+//                       disk for the WAL it holds, not 16 MiB (docs/ON-DISK.md §1)
+//   next.prealloc       the next .partial made ahead of time (sparse, first chunk
+//                       allocated, fsynced), created once the current segment is
+//                       three quarters full, renamed when the WAL crosses into it
 // The first segment of a timeline always begins with a valid long page header:
 // the proposer's own when its WAL starts at a segment boundary; otherwise the
 // store synthesizes headers for the pages before the start, marking the gap as
@@ -49,12 +53,17 @@ struct WalStoreOptions {
   // Preallocate by writing zeros (true, like PostgreSQL) or with posix_fallocate.
   // Written zeros make later fdatasyncs cheaper: no unwritten-extent conversion.
   bool zero_fill = true;
-  // Create next.prealloc as soon as a new segment is entered (true), so that
-  // crossing into the next segment is a rename instead of a 16 MiB write. The
-  // creation runs inside that write() (one segment of zeros + fsync); a daemon
-  // that wants it off the append path sets false and calls preallocate_next()
-  // when its I/O thread is idle.
+  // Create next.prealloc once the current segment is three quarters full
+  // (true), so that crossing into the next segment is a rename and its first
+  // chunk is already allocated. The creation runs inside that write() (a sparse
+  // file, one chunk of zeros, fsync); a daemon that wants it off the append path
+  // sets false and calls preallocate_next() when its I/O thread is idle.
   bool preallocate_ahead = true;
+  // Allocation ahead of the write position: a write that ends past a segment's
+  // allocated prefix allocates up to the next multiple of this beyond its end,
+  // so one allocation (and its metadata commit at the next fdatasync) serves a
+  // whole chunk of appends. Zero-filled when zero_fill, else posix_fallocate.
+  std::uint64_t alloc_chunk_bytes = 1024 * 1024;
   // Tests only: truncate() ends the process (_exit(0)) right after its first,
   // crash-safety step, to check what a crash in the middle leaves behind.
   bool test_exit_after_first_truncate_step = false;
@@ -175,6 +184,10 @@ class WalStore {
     bool partial = true;     // on-disk name ends in .partial
     Fd fd;                   // open for writing, or invalid
     bool dirty = false;      // written since the last fdatasync
+    // Offset below which this process allocated (or wrote) the file's blocks;
+    // 0 when unknown (opened after a restart): allocation then starts at the
+    // end of each write, never below it, so it never overwrites WAL.
+    std::uint64_t allocated = 0;
   };
 
   WalStore(std::string dir, WalStoreOptions options);
@@ -184,11 +197,15 @@ class WalStore {
   std::string prealloc_path() const { return dir_ + "/next.prealloc"; }
 
   base::Result<Segment*> open_for_write(std::uint64_t segno);
+  // Allocates `seg` ahead of a write that ends at offset `end_off`.
+  base::Status allocate_ahead(std::uint64_t segno, Segment& seg, std::uint64_t end_off);
   base::Status start_wal_at(Lsn start);
   base::Result<Fd> open_for_read(std::uint64_t segno) const;
   // The read descriptor of `segno`, cached for sequential readers.
   base::Result<int> read_fd(std::uint64_t segno);
   void zero_range_and_sync(std::uint64_t segno, std::uint64_t from_off, std::uint64_t to_off);
+  // Makes [from_off, to_off) read as zeros, durably: a punched hole, or zeros.
+  void punch_range_and_sync(std::uint64_t segno, std::uint64_t from_off, std::uint64_t to_off);
   void sync_dirty_files();
   void truncate_existing(Lsn at);
   void remove_all_segments();

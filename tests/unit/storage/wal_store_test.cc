@@ -69,12 +69,16 @@ TEST_CASE("wal store: segment names, preallocation, rename on completion") {
   std::string partial1 = tmp.sub(seg_name(1) + ".partial");
   CHECK(seg_name(1) == "000000010000000000000001");
   CHECK(exists(partial1));
-  CHECK(file_size(partial1) == kSeg);              // preallocated to full size
-  CHECK(file_size(tmp.sub("next.prealloc")) == kSeg);  // the next one is ready
+  CHECK(file_size(partial1) == kSeg);              // full size (sparse)
+  CHECK_FALSE(exists(tmp.sub("next.prealloc")));   // only once 3/4 full
   CHECK(store->write_lsn() == start + bytes.size());
   CHECK(store->flush_lsn() == start);               // not durable yet
   store->sync();
   CHECK(store->flush_lsn() == store->write_lsn());
+  REQUIRE(store->write(store->write_lsn(), pattern(kSeg / 4 + 8, 5)).has_value());
+  CHECK(file_size(tmp.sub("next.prealloc")) == kSeg);  // the next one is ready
+  REQUIRE(store->write(store->write_lsn(), pattern(kSeg / 4 - 8 - 100, 6)).has_value());
+  store->sync();
 
   // Cross into segment 2: segment 1 is complete, renamed at the sync.
   auto more = pattern(kSeg, 2);
@@ -84,7 +88,37 @@ TEST_CASE("wal store: segment names, preallocation, rename on completion") {
   CHECK(exists(tmp.sub(seg_name(1))));
   CHECK_FALSE(exists(partial1));
   CHECK(file_size(tmp.sub(seg_name(2) + ".partial")) == kSeg);
-  CHECK(store->disk_usage_bytes() >= 3 * kSeg);  // two segments and next.prealloc
+  CHECK(store->disk_usage_bytes() >= kSeg + kSeg / 2);  // segment 1, segment 2's written part
+}
+
+TEST_CASE("wal store: segments are sparse and allocated in chunks ahead of the writes") {
+  TempDir tmp;
+  WalStoreOptions o = opts();
+  o.seg_size = 16 * kSeg;
+  o.alloc_chunk_bytes = 256 * 1024;
+  auto store = WalStore::open(tmp.path(), o);
+  REQUIRE(store.has_value());
+  Lsn start(16 * kSeg);
+  REQUIRE(store->write(start, pattern(1000, 1)).has_value());
+  store->sync();
+  std::string partial = tmp.sub(wq::wal::segment_file_name(1, 1, 16 * kSeg) + ".partial");
+  CHECK(file_size(partial) == 16 * kSeg);
+  // One chunk allocated, not the segment: a thousand idle timelines cost MiBs, not GiBs.
+  CHECK(allocated_bytes(partial) >= 256 * 1024);
+  CHECK(allocated_bytes(partial) <= 512 * 1024);
+  CHECK(store->disk_usage_bytes() <= 512 * 1024);
+  // Writes within the chunk allocate nothing more; crossing it allocates the next.
+  REQUIRE(store->write(store->write_lsn(), pattern(300 * 1024, 2)).has_value());
+  store->sync();
+  CHECK(allocated_bytes(partial) >= 512 * 1024);
+  CHECK(allocated_bytes(partial) <= 768 * 1024);
+  // A restart cuts the tail by punching holes, so the store stays small.
+  store = WalStore::open(tmp.path(), o);
+  REQUIRE(store.has_value());
+  REQUIRE(store->find_end_of_wal(Lsn{}).has_value());
+  store->cut_torn_tail();
+  CHECK(allocated_bytes(partial) <= 768 * 1024);
+  CHECK(file_size(partial) == 16 * kSeg);
 }
 
 TEST_CASE("wal store: writes crossing several segments read back byte for byte") {
@@ -623,7 +657,7 @@ TEST_CASE("wal store: reopen of a store interrupted while creating next.prealloc
   {
     auto store = WalStore::open(tmp.path(), opts());
     REQUIRE(store.has_value());
-    REQUIRE(store->write(Lsn(kSeg), pattern(100, 1)).has_value());
+    REQUIRE(store->write(Lsn(kSeg), pattern(kSeg / 4 * 3 + 100, 1)).has_value());
     store->sync();
   }
   REQUIRE(::truncate(tmp.sub("next.prealloc").c_str(), 4096) == 0);  // half-made
