@@ -50,6 +50,7 @@ struct Args {
   int waiters = 4;
   bool pipelined = false;
   int commit_timeout_ms = 1000;
+  int elect_timeout_ms = 30000;
   std::string expect_term_start, expect_prev;
   std::uint64_t window_bytes = 4 * 1024 * 1024;
 };
@@ -425,6 +426,8 @@ int main(int argc, char** argv) {
   app.add_option("--tenant", a.tenant)->required();
   app.add_option("--timeline", a.timeline)->required();
   app.add_option("--proposer-id", a.proposer_id);
+  app.add_option("--system-id", a.system_id);
+  app.add_option("--elect-timeout-ms", a.elect_timeout_ms);
   app.add_option("--records", a.records);
   app.add_option("--record-bytes", a.record_bytes);
   app.add_option("--batch-records", a.batch_records)->check(CLI::Range(1, 100000));
@@ -447,7 +450,7 @@ int main(int argc, char** argv) {
   auto client = make_client(a);
   if (!client) return fail(client.error().message);
   Client& c = **client;
-  auto e = c.wait_elected(30s);
+  auto e = c.wait_elected(std::chrono::milliseconds(a.elect_timeout_ms));
   if (!e) return fail(fmt::format("wait_elected: {}", e.error().message));
   say(elected_line(*e));
   if (!a.expect_term_start.empty() && e->term_start_lsn.to_string() != a.expect_term_start) {

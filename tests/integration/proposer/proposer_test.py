@@ -248,6 +248,23 @@ def scenario_write(exe, check_exe, root):
     flushes = [lsn(n.timeline(tl)["flush_lsn"]) for n in nodes]
     check(sum(1 for f in flushes if f >= end) >= 2, "no quorum holds %s: %s" % (done["end"], flushes))
 
+    # A compute of another PostgreSQL system is refused by every safekeeper
+    # (wrong timeline) and never elected; the refusal is logged.
+    c = Check(check_exe, root, nodes, tl, "other", "--mode", "write", "--system-id", "12345",
+              "--elect-timeout-ms", "1500")
+    try:
+        rc = c.wait()
+    finally:
+        c.stop()
+    check(rc == 1 and any('wait_elected: not elected within 1500 ms' in l for l in c.lines),
+          "a compute of another system: exit %s:\n%s" % (rc, c.tail()))
+    with open(c.log_path) as f:
+        log = f.read()
+    check("event=proposer_refused" in log and "wrong timeline" in log, "no refusal logged:\n%s" % c.log_tail())
+    terms = [n.timeline(tl)["term"] for n in nodes]
+    check(all(t == int(el["term"]) for t in terms), "the refused compute changed a term: %s" % terms)
+    print("a compute with another system id: refused (wrong timeline), not elected, terms unchanged %s" % terms)
+
 
 def scenario_junction(exe, check_exe, root):
     nodes = start_cluster(exe, root)
