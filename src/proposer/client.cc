@@ -194,6 +194,9 @@ struct Client::Impl {
             spdlog::info("event=proposer_refused sk={} term={} reason=\"{}\" detail=\"{}\"",
                          addrs[i].to_string(), r->term, core::refuse_reason_name(r->reason),
                          r->detail);
+            std::lock_guard lk(mu);
+            last_refusal = fmt::format("{} refused: {}: {}", addrs[i].to_string(),
+                                       core::refuse_reason_name(r->reason), r->detail);
           }
           handle(proposer.on_message(node_of(i), *msg));
           publish_peer(i);
@@ -663,6 +666,7 @@ struct Client::Impl {
   std::uint64_t pending_bytes_max = 0;
   std::multimap<Lsn, std::function<void(base::Status)>> callbacks;
   std::vector<SafekeeperStatus> sk_status;
+  std::string last_refusal;  // for the message of a wait_elected timeout
 };
 
 base::Result<std::unique_ptr<Client>> Client::start(Options options) {
@@ -791,8 +795,13 @@ base::Result<Elected> Client::wait_elected(std::chrono::milliseconds timeout) {
   bool done = m.cv.wait_until(lk, deadline, [&] { return m.state != State::kCampaigning; });
   if (auto e = m.terminal_locked()) return base::Unexpected{e->error()};
   if (!done || !m.elected) {
-    return base::Unexpected{base::ErrorCode::kTimeout,
-                            fmt::format("not elected within {} ms", timeout.count())};
+    std::size_t connected = 0;
+    for (const auto& s : m.sk_status) connected += s.connected ? 1 : 0;
+    return base::Unexpected{
+        base::ErrorCode::kTimeout,
+        fmt::format("not elected within {} ms ({} of {} safekeepers connected{}{})",
+                    timeout.count(), connected, m.sk_status.size(),
+                    m.last_refusal.empty() ? "" : "; last refusal: ", m.last_refusal)};
   }
   return *m.elected;
 }

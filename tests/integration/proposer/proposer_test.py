@@ -256,7 +256,8 @@ def scenario_write(exe, check_exe, root):
         rc = c.wait()
     finally:
         c.stop()
-    check(rc == 1 and any('wait_elected: not elected within 1500 ms' in l for l in c.lines),
+    check(rc == 1 and any('wait_elected: not elected within 1500 ms' in l and
+                          'last refusal: ' in l and 'wrong timeline' in l for l in c.lines),
           "a compute of another system: exit %s:\n%s" % (rc, c.tail()))
     with open(c.log_path) as f:
         log = f.read()
