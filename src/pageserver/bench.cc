@@ -3,6 +3,8 @@
 // them through a Service over a fresh LevelDB store in a temporary directory
 // (image worker running), then times GetPage@LSN of the hot pages at the last
 // LSN. One line of results per --threshold. Not a test: numbers only.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -32,6 +34,13 @@ wal::Page make_page(std::uint32_t seed) {
   wal::store_u16(p.data() + 18, 8192 | 4);
   for (std::uint32_t i = 8192 - 40 * 100; i < 8192; ++i) p[i] = static_cast<std::uint8_t>(seed + i);
   return p;
+}
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 }  // namespace
@@ -70,12 +79,12 @@ int main(int argc, char** argv) {
   const wal::Lsn end = w.end_lsn();
   std::vector<std::uint8_t> bytes = w.take_bytes();
   std::printf("wal: %zu bytes, %u pages, %u deltas\n", bytes.size(), pages, deltas);
-  std::printf("%9s %12s %10s %10s %10s %10s %10s %8s\n", "threshold", "ingest_MB/s", "images",
+  std::printf("%9s %12s %11s %10s %10s %10s %10s %10s %8s\n", "threshold", "ingest_MB/s", "ingest_cpu", "images",
               "p50_us", "p99_us", "max_us", "max_delta", "mean_d");
   for (std::uint32_t t : thresholds) {
     std::filesystem::path path = std::filesystem::path(dir) / fmt::format("wq-ps-bench-{}-{}", ::getpid(), t);
     std::filesystem::remove_all(path);
-    double mbps = 0, p50 = 0, p99 = 0, mx = 0, mean_d = 0;
+    double cpu = 0, mbps = 0, p50 = 0, p99 = 0, mx = 0, mean_d = 0;
     std::size_t max_d = 0;
     std::uint64_t images = 0;
     {
@@ -90,6 +99,7 @@ int main(int argc, char** argv) {
       s.start();
       s.begin_stream(wal::Lsn(0x1000000));
       auto t0 = Clock::now();
+      double c0 = cpu_seconds();
       wal::Lsn at(0x1000000);
       for (std::size_t off = 0; off < bytes.size(); off += 128 * 1024) {
         std::size_t n = std::min<std::size_t>(128 * 1024, bytes.size() - off);
@@ -101,6 +111,7 @@ int main(int argc, char** argv) {
       // Ingest time includes the image worker catching up: pushdown is not free.
       double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       mbps = static_cast<double>(bytes.size()) / secs / 1e6;
+      cpu = cpu_seconds() - c0;  // both threads: ingest and the image worker
       std::vector<double> lat;
       std::uint64_t dsum = 0;
       for (std::uint32_t i = 0; i < reads; ++i) {
@@ -135,7 +146,7 @@ int main(int argc, char** argv) {
       s.stop();
     }
     std::filesystem::remove_all(path);
-    std::printf("%9u %12.1f %10llu %10.1f %10.1f %10.1f %10zu %8.1f\n", t, mbps,
+    std::printf("%9u %12.1f %10.3fs %10llu %10.1f %10.1f %10.1f %10zu %8.1f\n", t, mbps, cpu,
                 static_cast<unsigned long long>(images), p50, p99, mx, max_d, mean_d);
   }
   return 0;

@@ -188,26 +188,36 @@ base::Result<Reconstructed> Service::get_page(const PageId& page, wal::Lsn lsn,
 }
 
 void Service::worker_loop() {
+  constexpr std::size_t kBatchMax = 64;  // images written per LevelDB batch
+  std::vector<ImageRequest> batch;
+  std::vector<PageStore::Image> images;
   for (;;) {
-    ImageRequest req;
+    batch.clear();
+    images.clear();
     {
       std::unique_lock lock(mu_);
       changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
-      req = queue_.front();  // stays queued (and bounds readable LSN) until written
+      // They stay queued (and bound the readable LSN) until written; only this
+      // thread pops, and ingest only appends, so the first entries are stable.
+      std::size_t n = std::min(kBatchMax, queue_.size());
+      batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    auto r = store_.read(req.page, req.lsn);
-    if (r) {
-      store_.put_image(req.page, req.lsn, r->page);
-    } else {
-      // E.g. a chain through a record without redo: nothing to materialise.
-      spdlog::debug("event=image_skipped page={} lsn={} error=\"{}\"", req.page.to_string(), req.lsn,
-                    r.error().message);
+    for (const ImageRequest& req : batch) {
+      auto r = store_.read(req.page, req.lsn);
+      if (r) {
+        images.push_back(PageStore::Image{req.page, req.lsn, r->page});
+      } else {
+        // E.g. an image through a corrupt record: nothing to materialise.
+        spdlog::debug("event=image_skipped page={} lsn={} error=\"{}\"", req.page.to_string(), req.lsn,
+                      r.error().message);
+      }
     }
+    store_.put_images(images);
     {
       std::lock_guard lock(mu_);
-      queue_.pop_front();
-      if (r) ++images_;
+      for (std::size_t i = 0; i < batch.size(); ++i) queue_.pop_front();
+      images_ += images.size();
     }
     changed_.notify_all();
     queue_space_.notify_all();

@@ -72,6 +72,18 @@ void PageStore::put_image(const PageId& page, wal::Lsn lsn, const wal::Page& ima
        "image write");
 }
 
+void PageStore::put_images(std::span<const Image> images) {
+  if (images.empty()) return;
+  leveldb::WriteBatch batch;
+  Version v;
+  v.kind = Version::kImage;
+  for (const Image& im : images) {
+    v.bytes.assign(im.image.begin(), im.image.end());
+    batch.Put(version_key(KeyKind::kBase, im.page, im.lsn), encode_version(v));
+  }
+  must(db_->Write(leveldb::WriteOptions(), &batch), "image batch write");
+}
+
 void PageStore::sync_durable_lsn(wal::Lsn lsn) {
   leveldb::WriteOptions sync;
   sync.sync = true;  // the LSN we report to safekeepers must cover only synced data

@@ -36,6 +36,13 @@ class PageStore {
   void write(std::span<const Put> puts);
   // A materialised image (unsynced; losing it only lengthens a chain).
   void put_image(const PageId& page, wal::Lsn lsn, const wal::Page& image);
+  struct Image {
+    PageId page;
+    wal::Lsn lsn;
+    wal::Page image;
+  };
+  // Several at once, in one unsynced batch.
+  void put_images(std::span<const Image> images);
   // Synced: everything written before is durable once this returns.
   void sync_durable_lsn(wal::Lsn lsn);
   // As recorded at open (nullopt: a new store).
