@@ -1,0 +1,44 @@
+// walquorum-compute's command line: flags, defaults and checks. Pure; main.cc
+// prints ParseExit::text and exits with its code (0 after --help on stdout, 2
+// for a bad flag: one line on stderr naming the flag and what was expected).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace wq::compute {
+
+struct Options {
+  std::vector<std::string> safekeepers;  // host:port of each --listen-wal
+  std::string tenant, timeline;          // 32 hex digits each
+  std::uint32_t clients = 8;
+  double duration_s = 10;
+  bool fpw = true;
+  // Switch full_page_writes at run time after this many seconds (XLOG_FPW_CHANGE).
+  std::optional<double> fpw_switch_after_s;
+  double checkpoint_interval_s = 30;
+  std::uint32_t relations = 8;
+  std::uint32_t blocks = 2048;
+  std::uint32_t hot_blocks_pct = 10;
+  std::uint32_t hot_access_pct = 50;
+  std::uint64_t seed = 1;
+  bool json = false;
+  std::string truth_dir;  // empty: no truth journal
+  std::uint64_t system_id = 7400000000000000001ull;
+  std::uint64_t proposer_id = 0;
+  std::uint32_t commit_timeout_ms = 30'000;
+  std::string log_level = "warn";
+};
+
+struct ParseExit {
+  int exit_code = 2;
+  std::string text;
+};
+
+std::string usage();
+std::variant<Options, ParseExit> parse_args(const std::vector<std::string>& args);
+
+}  // namespace wq::compute
