@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 
 namespace wq::proposer {
@@ -131,6 +132,28 @@ TEST_CASE("proposer_id 0 picks one; the destructor stops a running client") {
   REQUIRE(r.has_value());
   r->reset();  // ~Client stops and joins
   CHECK(std::string(state_name(State::kSuperseded)) == "superseded");
+}
+
+}  // namespace wq::proposer
+
+namespace wq::proposer {
+
+// The contract of client.h: a compute links the library without seeing Asio or
+// Cap'n Proto (proposer_dep still carries their flags, so only reading the
+// header's includes catches a slip).
+TEST_CASE("client.h includes no Asio, Cap'n Proto or net/codec header") {
+  std::FILE* f = std::fopen(PROPOSER_CLIENT_H, "r");
+  REQUIRE(f != nullptr);
+  std::string text;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  std::fclose(f);
+  REQUIRE(text.find("class Client") != std::string::npos);
+  for (const char* bad : {"#include <asio", "#include \"asio", "capnp", "#include <kj", "net/",
+                          "codec/", "core/proposer.h"}) {
+    CAPTURE(bad);
+    CHECK(text.find(bad) == std::string::npos);
+  }
 }
 
 }  // namespace wq::proposer
