@@ -52,8 +52,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  void close(std::string reason) {
-    asio::post(strand_, [self = shared_from_this(), r = std::move(reason)] { self->close_now(r); });
+  // Tells the client the server is stopping, then closes (after close_linger
+  // at the latest).
+  void shutdown() {
+    asio::post(strand_, [self = shared_from_this()] {
+      self->apply(self->session_.on_shutdown(pg_now_us()));
+    });
   }
 
   // Refuses the connection with a FATAL error (too many connections).
@@ -368,7 +372,7 @@ void ReplicationServer::stop() {
     }
   }
   if (listener_) listener_->stop();
-  for (auto& c : live) c->close("server stopping");
+  for (auto& c : live) c->shutdown();
 }
 
 std::size_t ReplicationServer::connection_count() const {

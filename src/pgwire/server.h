@@ -115,8 +115,10 @@ class ReplicationServer {
   std::uint16_t port() const;
   // Serves one already-accepted socket (for a host with its own listener).
   void serve(asio::ip::tcp::socket socket);
-  // Stops accepting and closes every connection (their WalStreams are
-  // destroyed on their strands). Idempotent.
+  // Stops accepting and ends every connection the way PostgreSQL does at
+  // shutdown (CommandComplete "COPY 0" while streaming, else FATAL 57P01),
+  // closing each once that is sent or after close_linger; their WalStreams
+  // are destroyed on their strands then. Idempotent.
   void stop();
   std::size_t connection_count() const;
 

@@ -304,6 +304,17 @@ Output Session::on_tick(std::int64_t now_us) {
   return take();
 }
 
+Output Session::on_shutdown(std::int64_t now_us) {
+  now_us_ = std::max(now_us_, now_us);
+  if (phase_ == Phase::kStreaming) {
+    encode_command_complete(out_.bytes, "COPY 0");
+    close("server shutting down");
+  } else if (phase_ != Phase::kClosed) {
+    fatal("57P01", "terminating connection due to administrator command: the server is stopping");
+  }
+  return take();
+}
+
 // ---- Decoding ----
 
 void Session::process() {

@@ -151,6 +151,11 @@ class Session {
   Output on_slot(std::optional<Lsn> restart_lsn, std::int64_t now_us);
   // Time passes: keepalives and timeouts.
   Output on_tick(std::int64_t now_us);
+  // The server is stopping: a streaming client gets CommandComplete "COPY 0"
+  // (what PostgreSQL sends at shutdown; clients report "replication
+  // terminated by primary server" and reconnect), any other a FATAL 57P01.
+  // The connection closes after these bytes.
+  Output on_shutdown(std::int64_t now_us);
 
   Phase phase() const { return phase_; }
   // Next LSN to send while streaming (the end of what was sent or asked for).

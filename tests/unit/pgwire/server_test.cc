@@ -312,7 +312,7 @@ TEST_CASE("an unknown timeline is FATAL 3D000 and the server goes on") {
   CHECK(c2.until('Z').back().type == 'Z');
 }
 
-TEST_CASE("the connection bound refuses with 53300; stop() closes and drops every stream") {
+TEST_CASE("the connection bound refuses with 53300; stop() ends every connection as PostgreSQL does") {
   ServerOptions o;
   o.connections_max = 2;
   Fixture f(o);
@@ -327,8 +327,17 @@ TEST_CASE("the connection bound refuses with 53300; stop() closes and drops ever
   REQUIRE(m.has_value());
   CHECK(m->fields()['C'] == "53300");
   CHECK(f.state.streams() == 2);
+  f.state.set_commit(Lsn(0x100));
+  b.send(test::query("START_REPLICATION 0/0"));
+  REQUIRE(b.msg()->type == 'W');
+  REQUIRE(b.until('d').back().body[0] == 'w');
   f.server->stop();
+  auto fa = a.msg();  // in command mode: FATAL 57P01, then the end
+  REQUIRE(fa.has_value());
+  CHECK(fa->fields()['C'] == "57P01");
   CHECK(!a.msg().has_value());
+  auto fb = b.until('C');  // streaming: CommandComplete "COPY 0", no ReadyForQuery, the end
+  CHECK(fb.back().text() == "COPY 0");
   CHECK(!b.msg().has_value());
   wait_until("streams destroyed", [&] { return f.state.streams() == 0; });
   wait_until("connections forgotten", [&] { return f.server->connection_count() == 0; });

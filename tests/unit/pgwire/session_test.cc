@@ -497,6 +497,23 @@ TEST_CASE("keepalives with reply requested while streaming, and the receive time
   CHECK(h.close_reason.find("replication timeout") != std::string::npos);
 }
 
+TEST_CASE("shutdown: COPY 0 while streaming, FATAL 57P01 otherwise") {
+  Harness a;
+  a.login();
+  a.q("START_REPLICATION 0/1000000");
+  auto m = a.take(a.s.on_shutdown(a.now));
+  REQUIRE(test::types(m) == "C");
+  CHECK(m[0].text() == "COPY 0");
+  CHECK(a.closed);
+  Harness b;
+  b.login();
+  auto e = b.take(b.s.on_shutdown(b.now));
+  REQUIRE(test::types(e) == "E");
+  CHECK(e[0].fields()['C'] == "57P01");
+  CHECK(b.closed);
+  CHECK(b.take(b.s.on_shutdown(b.now)).empty());
+}
+
 TEST_CASE("startup timeout") {
   Harness h;
   h.take(h.s.on_tick(0));
