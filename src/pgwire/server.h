@@ -45,12 +45,16 @@ class WalStream {
 
   virtual ~WalStream() = default;
 
-  // The commit LSN now (cheap: called before every client message and tick).
-  // Never decreases.
+  // The end of the WAL that may be streamed: committed AND held here (for a
+  // safekeeper min(commit_lsn, flush_lsn), since an acceptor may learn a commit
+  // LSN before its own copy of the WAL reaches it). Never decreases. Called
+  // before every client message and tick: keep it cheap (an atomic).
   virtual Lsn commit_lsn() = 0;
-  // Reads WAL [from, to); `to` is at most a commit LSN this stream returned, so
-  // every byte is committed. `done` gets between 1 and to - from bytes, exactly
-  // as in the segment files, or an error: kNotFound when `from` was removed.
+  // Reads WAL [from, to); `to` is at most a commit_lsn() this stream returned.
+  // `done` gets between 1 and to - from bytes, exactly as in the segment files
+  // (no record alignment is needed), or an error: kNotFound when `from` was
+  // removed. Returning no bytes without an error breaks the contract (the
+  // session asserts).
   virtual void read(Lsn from, Lsn to, ReadDone done) = 0;
   // Calls `done` once commit_lsn() > after. At most one wait is outstanding
   // per stream.
@@ -76,7 +80,7 @@ struct OpenRequest {
 };
 
 struct OpenedStream {
-  TimelineInfo info;  // info.commit_lsn: the commit LSN now
+  TimelineInfo info;  // info.commit_lsn: what commit_lsn() returns now
   std::unique_ptr<WalStream> stream;
 };
 

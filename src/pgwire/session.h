@@ -43,7 +43,7 @@ struct TimelineInfo {
   std::uint64_t system_id = 0;
   std::uint64_t wal_seg_size = 16 * 1024 * 1024;
   std::uint32_t tli = 1;
-  Lsn commit_lsn;  // WAL below this is committed and may be streamed
+  Lsn commit_lsn;  // WAL below this is committed, held by the host, and may be streamed
   // Content of "%08X.history" for `tli` when tli > 1; empty: no history file.
   std::string history;
 };
