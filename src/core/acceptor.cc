@@ -423,8 +423,12 @@ Acceptor::PeerFetchOutcome Acceptor::on_peer_fetch_response(const PeerFetchRespo
                                 peer.entries().front().lsn));
     }
   } else if (msg.begin_lsn != write_lsn_) {
+#ifndef WQ_CANARY_PEER_STALE_REPLY
+    // Asked before our WAL moved (a proposer appended, or a truncation): the
+    // bytes would not continue our WAL.
     return ignore(fmt::format("stale reply at {}: the WAL is written up to {}", msg.begin_lsn,
                               write_lsn_));
+#endif
   }
   if (write_lsn_ > flush_lsn_) {
     // The common point is computed over durable WAL (as for a vote): sync first.
@@ -447,7 +451,6 @@ Acceptor::PeerFetchOutcome Acceptor::on_peer_fetch_response(const PeerFetchRespo
       return ignore(fmt::format("histories disagree below common term {}: own {}, peer {}",
                                 common->term, own.to_string(), peer.to_string()));
     }
-#ifndef WQ_CANARY_PEER_SKIP_COMMON_POINT
     if (common->lsn < flush_lsn_) {
       // The local tail above the common point is not the committed log, so it
       // was never committed: cut it. Committed WAL is never cut (I8); for a
@@ -470,7 +473,6 @@ Acceptor::PeerFetchOutcome Acceptor::on_peer_fetch_response(const PeerFetchRespo
       out.kind = Kind::kTruncated;
       return out;
     }
-#endif
   }
 
   if (msg.wal.empty() || end <= write_lsn_) {

@@ -57,7 +57,8 @@ const char* fault_kind_name(FaultKind k) {
     case FaultKind::kTwoProposers: return "two-proposers";
     case FaultKind::kDuplicate: return "duplicate";
     case FaultKind::kReorder: return "reorder-in-conn";
-    case FaultKind::kPeerFetch: return "peer fetch";
+    case FaultKind::kPeerFetch: return "peer-fetch";
+    case FaultKind::kPeerTruncate: return "peer-truncate";
     case FaultKind::kCount: break;
   }
   return "?";
@@ -1288,7 +1289,8 @@ struct Sim::Impl {
           : out.kind == Kind::kCaughtUp  ? "caught up"
                                          : "ignored: ",
           out.why);
-    if (out.kind == Kind::kAppended || out.kind == Kind::kTruncated) count(FaultKind::kPeerFetch);
+    if (out.kind == Kind::kAppended) count(FaultKind::kPeerFetch);
+    if (out.kind == Kind::kTruncated) count(FaultKind::kPeerTruncate);
     an.truncate_floor = commit_before;
     execute(e.x, std::move(out.actions));
     acc[static_cast<std::size_t>(e.x)].truncate_floor.reset();

@@ -83,7 +83,8 @@ enum class FaultKind {
   kTwoProposers,
   kDuplicate,
   kReorder,
-  kPeerFetch,  // a peer-recovery reply applied (appended or truncated)
+  kPeerFetch,  // a peer-recovery reply appended committed WAL
+  kPeerTruncate,  // a peer-recovery reply cut a divergent tail
   kCount
 };
 const char* fault_kind_name(FaultKind k);
