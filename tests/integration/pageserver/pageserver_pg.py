@@ -48,6 +48,7 @@ class Pageserver:
         self.exe, self.data_dir, self.sources, self.extra = exe, data_dir, sources, list(extra)
         self.proc = None
         self.http = self.page = None
+        self.plain = True  # a stock PostgreSQL source: no tenant/timeline options
 
     def start(self):
         for f in ("page.port", "http.port"):
@@ -57,9 +58,11 @@ class Pageserver:
                 pass
         argv = [self.exe, "--data-dir", self.data_dir, "--safekeepers", ",".join(self.sources),
                 "--listen-page", "127.0.0.1:0", "--listen-http", "127.0.0.1:0",
-                "--image-threshold", str(THRESHOLD), "--plain-postgres", "--pg-user", "postgres",
+                "--image-threshold", str(THRESHOLD),
                 "--stall-timeout-ms", "1500", "--status-interval-ms", "200",
                 "--log-level", "debug"] + self.extra
+        if self.plain:
+            argv += ["--plain-postgres", "--pg-user", "postgres"]
         self.log = open(os.path.join(self.data_dir, "pageserver.log"), "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -116,9 +119,9 @@ class Pageserver:
                 pass
         raise HarnessError(f"gave up waiting for {what}")
 
-    def getpages(self, getpage_exe, requests):
+    def getpages(self, getpage_exe, requests, ids=()):
         text = "".join(f"{spc} {db} {rel} {fork} {blk} {lsn}\n" for spc, db, rel, fork, blk, lsn in requests)
-        r = subprocess.run([getpage_exe, "--server", f"127.0.0.1:{self.page}"], input=text,
+        r = subprocess.run([getpage_exe, "--server", f"127.0.0.1:{self.page}"] + list(ids), input=text,
                            capture_output=True, text=True, timeout=120)
         check(r.returncode == 0, f"walquorum-getpage failed: {r.stderr}")
         return [json.loads(line) for line in r.stdout.splitlines()]
