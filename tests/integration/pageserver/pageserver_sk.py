@@ -5,7 +5,9 @@ pgwire_dirserver (pgwire::ReplicationServer over a directory of segments, the
 safekeeper's stand-in) serves WAL written by walquorum-walgen (1 MiB segments:
 FPIs, generic WAL, commits, a switch) to a pageserver that connects with
 -c tenant_id/-c timeline_id. Checked: ingest reaches the server's commit LSN;
-the flush the pageserver reports in its standby status updates reaches it too
+it picks the server with the higher commit LSN (IDENTIFY_SYSTEM's xlogpos) and,
+when that one goes away, fails over to the other once it is not behind; the
+flush the pageserver reports in its standby status updates reaches it too
 (the durable LSN); every walgen page reads back through GetPage@LSN with no
 more deltas replayed than the threshold, and its pd_lsn is the end of a record
 at or below the read LSN; a page of the wrong tenant is refused.
@@ -30,6 +32,40 @@ TENANT = "5e" * 16
 TIMELINE = "0b" * 16
 
 
+def start_server(dirserver_exe, src, root, name, commit):
+    """A pgwire_dirserver with commit LSN `commit`; returns (process, port)."""
+    port_file = os.path.join(root, f"dirserver-{name}.port")
+    srv_log = open(os.path.join(root, f"dirserver-{name}.log"), "ab")
+    srv = subprocess.Popen([dirserver_exe, "--dir", src, "--tenant", TENANT, "--timeline", TIMELINE,
+                            "--commit", format_lsn(commit), "--port-file", port_file,
+                            "--keepalive-ms", "500"],
+                           stdin=subprocess.PIPE, stdout=srv_log, stderr=srv_log)
+    srv_log.close()
+    deadline = time.monotonic() + 30
+    for _ in range(3000):
+        check(srv.poll() is None, f"dirserver {name} exited with {srv.returncode}")
+        try:
+            with open(port_file) as f:
+                return srv, int(f.read().strip())
+        except (FileNotFoundError, ValueError):
+            check(time.monotonic() < deadline, f"dirserver {name} wrote no port file")
+            try:
+                srv.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+    raise AssertionError("unreachable")
+
+
+def stop_server(srv):
+    if srv is not None and srv.poll() is None:
+        srv.terminate()
+        try:
+            srv.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            srv.wait(timeout=30)
+
+
 def main(argv):
     ps_exe, getpage_exe, dirserver_exe, walgen_exe = argv[1:5]
     root = tempfile.mkdtemp(prefix="wq-ps-sk-")
@@ -38,39 +74,24 @@ def main(argv):
                          check=True, capture_output=True, text=True, timeout=120).stdout
     start = parse_lsn(re.search(r"start=(\S+)", out).group(1))
     end = parse_lsn(re.search(r"end=(\S+)", out).group(1))
-    srv = ps = None
-    srv_log_path = os.path.join(root, "dirserver.log")
-    port_file = os.path.join(root, "dirserver.port")
+    mid = start + (end - start) // 2
+    srv = srv_a = ps = None
+    srv_log_path = os.path.join(root, "dirserver-b.log")
     try:
-        srv_log = open(srv_log_path, "ab")
-        srv = subprocess.Popen([dirserver_exe, "--dir", src, "--tenant", TENANT, "--timeline", TIMELINE,
-                                "--commit", format_lsn(end), "--port-file", port_file,
-                                "--keepalive-ms", "500"],
-                               stdin=subprocess.PIPE, stdout=srv_log, stderr=srv_log)
-        deadline = time.monotonic() + 30
-        port = None
-        for _ in range(3000):
-            check(srv.poll() is None, f"dirserver exited with {srv.returncode}")
-            try:
-                with open(port_file) as f:
-                    port = int(f.read().strip())
-                break
-            except (FileNotFoundError, ValueError):
-                check(time.monotonic() < deadline, "dirserver wrote no port file")
-                try:
-                    srv.wait(timeout=0.05)
-                except subprocess.TimeoutExpired:
-                    pass
+        srv, port = start_server(dirserver_exe, src, root, "b", end)
+        srv_a, port_a = start_server(dirserver_exe, src, root, "a", mid)
         data = os.path.join(root, "ps")
         os.makedirs(data)
         pageserver_pg.THRESHOLD = 3
-        ps = Pageserver(ps_exe, data, [f"127.0.0.1:{port}"],
+        # A (lower commit LSN) is listed first: the pageserver must pick B.
+        ps = Pageserver(ps_exe, data, [f"127.0.0.1:{port_a}", f"127.0.0.1:{port}"],
                         ["--start-lsn", format_lsn(start - start % 8192), "--wal-segment-mb", "1",
                          "--tenant-id", TENANT, "--timeline-id", TIMELINE])
         # Pageserver.start adds --plain-postgres and --pg-user; drop them for this server.
         ps.plain = False
         ps.start()
         s = ps.wait_status(lambda s: parse_lsn(s["durable_lsn"]) >= end, f"durable LSN {format_lsn(end)}")
+        check(s["receiver"]["source"] == f"127.0.0.1:{port}", f"streams from {s['receiver']}, not B")
         check(parse_lsn(s["ingest_lsn"]) == end, f"ingested to {s['ingest_lsn']}, commit {format_lsn(end)}")
         want = f"flush={format_lsn(end)}"
         deadline = time.monotonic() + 30
@@ -100,17 +121,22 @@ def main(argv):
                             "--timeline-id", TIMELINE], input=f"1663 5 16384 0 0 {format_lsn(end)}\n",
                            capture_output=True, text=True, timeout=60)
         check(r.returncode == 0 and "is not served here" in r.stdout, f"other tenant: {r.stdout}")
+        # Failover: B goes away; A is behind us until its commit LSN reaches ours.
+        connects = ps.status()["receiver"]["connects"]
+        stop_server(srv)
+        ps.wait_status(lambda s: "behind us" in s["receiver"]["last_error"], "A refused as behind")
+        srv_a.stdin.write(f"commit {format_lsn(end)}\n".encode())
+        srv_a.stdin.flush()
+        s = ps.wait_status(lambda s: s["receiver"]["source"] == f"127.0.0.1:{port_a}" and
+                           s["receiver"]["connects"] > connects, "failover to A")
+        check(parse_lsn(s["durable_lsn"]) == end, f"durable LSN after failover: {s}")
+        log("failed over to A")
         log("ok")
     finally:
         if ps is not None:
             ps.stop()
-        if srv is not None and srv.poll() is None:
-            srv.terminate()
-            try:
-                srv.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-                srv.wait(timeout=30)
+        stop_server(srv)
+        stop_server(srv_a)
         if os.environ.get("WQ_KEEP") is None:
             subprocess.run(["rm", "-rf", root], check=False)
     return 0
