@@ -43,17 +43,24 @@ bool PushdownCounter::on_delta(const PageId& page) {
   if (threshold_ == 0) return false;
   auto it = counts_.find(page);
   if (it == counts_.end()) {
-    if (threshold_ == 1 || counts_.size() >= pages_max_) return true;
-    counts_.emplace(page, 1);
-    return false;
+    if (counts_.size() >= pages_max_) return true;
+    std::uint32_t stored = stored_chain_ ? stored_chain_(page) : 0;
+    it = counts_.emplace(page, stored).first;
   }
   if (++it->second >= threshold_) {
-    counts_.erase(it);
+    it->second = 0;
     return true;
   }
   return false;
 }
 
-void PushdownCounter::on_base(const PageId& page) { counts_.erase(page); }
+void PushdownCounter::on_base(const PageId& page) {
+  auto it = counts_.find(page);
+  if (it != counts_.end()) {
+    it->second = 0;
+  } else if (counts_.size() < pages_max_) {
+    counts_.emplace(page, 0);
+  }
+}
 
 }  // namespace wq::pageserver

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -32,13 +33,16 @@ std::vector<Put> plan_record(const wal::DecodedRecord& rec, const Id& tenant, co
 
 // Image-generation pushdown: counts deltas per page since its last base. When
 // a page reaches `threshold` deltas the caller is told to materialise an image
-// at that delta's LSN and the count restarts. threshold 0 disables it. At most
-// pages_max pages are tracked; past that, a delta of an untracked page asks for
-// an image at once (which keeps every chain within the threshold).
+// at that delta's LSN and the count restarts. threshold 0 disables it. A page
+// seen for the first time (e.g. after a restart) is seeded with the length of
+// its stored chain, so the bound survives restarts. At most pages_max pages are
+// tracked; past that, a delta of an untracked page asks for an image at once
+// (which keeps every chain within the threshold).
 class PushdownCounter {
  public:
-  PushdownCounter(std::uint32_t threshold, std::size_t pages_max)
-      : threshold_(threshold), pages_max_(pages_max) {}
+  using ChainLength = std::function<std::uint32_t(const PageId&)>;
+  PushdownCounter(std::uint32_t threshold, std::size_t pages_max, ChainLength stored_chain = {})
+      : threshold_(threshold), pages_max_(pages_max), stored_chain_(std::move(stored_chain)) {}
 
   // True: generate an image of `page` at this delta's LSN.
   bool on_delta(const PageId& page);
@@ -55,7 +59,8 @@ class PushdownCounter {
  private:
   std::uint32_t threshold_;
   std::size_t pages_max_;
-  std::map<PageId, std::uint32_t> counts_;  // pages with 1..threshold-1 deltas since their base
+  ChainLength stored_chain_;                // deltas after the newest stored base
+  std::map<PageId, std::uint32_t> counts_;  // deltas since the base, 0..threshold-1
 };
 
 }  // namespace wq::pageserver

@@ -9,7 +9,12 @@
 namespace wq::pageserver {
 
 Service::Service(PageStore& store, ServiceOptions options)
-    : store_(store), opt_(options), pushdown_(options.image_threshold, options.pushdown_pages_max) {
+    : store_(store),
+      opt_(options),
+      pushdown_(options.image_threshold, options.pushdown_pages_max,
+                [this](const PageId& page) {
+                  return store_.deltas_since_newest_base(page, opt_.image_threshold);
+                }) {
   WQ_ASSERT(opt_.image_queue_max > 0, "image queue of 0");
   if (auto d = store_.recorded_durable_lsn()) {
     ingest_lsn_ = *d;

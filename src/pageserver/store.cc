@@ -139,6 +139,25 @@ base::Result<Reconstructed> PageStore::read(const PageId& page, wal::Lsn lsn) co
   return reconstruct(page, base, deltas);
 }
 
+std::uint32_t PageStore::deltas_since_newest_base(const PageId& page, std::uint32_t limit) const {
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+  const std::string base_prefix = page_prefix(KeyKind::kBase, page);
+  wal::Lsn from(0);
+  it->Seek(version_key(KeyKind::kBase, page, wal::Lsn(~0ull)));
+  if (it->Valid() && view(it->key()) != version_key(KeyKind::kBase, page, wal::Lsn(~0ull))) it->Prev();
+  if (!it->Valid()) it->SeekToLast();
+  if (it->Valid() && view(it->key()).starts_with(base_prefix)) {
+    if (auto key = decode_version_key(view(it->key()))) from = key->lsn + 1;
+  }
+  const std::string delta_prefix = page_prefix(KeyKind::kDelta, page);
+  std::uint32_t n = 0;
+  for (it->Seek(version_key(KeyKind::kDelta, page, from));
+       n < limit && it->Valid() && view(it->key()).starts_with(delta_prefix); it->Next()) {
+    ++n;
+  }
+  return n;
+}
+
 std::uint64_t PageStore::compact(wal::Lsn horizon) {
   if (horizon <= this->horizon()) return 0;
   // Reads below the new horizon are refused from now on; persisted with the

@@ -52,6 +52,10 @@ class PageStore {
   // Reads below the retention horizon are kRefused.
   base::Result<Reconstructed> read(const PageId& page, wal::Lsn lsn) const;
 
+  // Deltas after the page's newest base, counted up to `limit` (0 for a page
+  // never seen). Seeds the pushdown count after a restart.
+  std::uint32_t deltas_since_newest_base(const PageId& page, std::uint32_t limit) const;
+
   // Retention: for every page, drops the bases older than its newest base at or
   // below `horizon` and every delta at or below that base, so reads at or after
   // the horizon return the same pages. Returns the number of keys deleted.

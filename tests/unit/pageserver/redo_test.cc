@@ -235,4 +235,10 @@ TEST_CASE("pushdown counter: an image every `threshold` deltas, reset by bases, 
   PushdownCounter small(5, 1);
   CHECK_FALSE(small.on_delta(a));
   CHECK(small.on_delta(b));  // no room to count b: image now, the bound holds
+  // A page first seen with a stored chain (after a restart) continues from it.
+  PushdownCounter seeded(4, 100, [&](const PageId& p) { return p == a ? 2u : 0u; });
+  CHECK_FALSE(seeded.on_delta(a));  // 3
+  CHECK(seeded.on_delta(a));        // 4
+  CHECK_FALSE(seeded.on_delta(b));
+  CHECK(seeded.count(b) == 1);
 }
