@@ -32,7 +32,10 @@ void Service::start() {
 
 void Service::stop() {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    // Pending images are written first (bounded by the queue): a restart has
+    // no way to know a chain had reached the threshold.
+    if (worker_.joinable()) changed_.wait_for(lock, std::chrono::seconds(30), [&] { return queue_.empty(); });
     stopping_ = true;
   }
   changed_.notify_all();

@@ -62,7 +62,7 @@ class Service {
   Service& operator=(const Service&) = delete;
 
   void start();  // the image worker
-  void stop();   // drains nothing: pending images are only an optimisation
+  void stop();   // writes the queued images (up to 30 s), then joins the worker
 
   // ---- receiver thread ----
   // Where the next stream must start: the end of the last ingested record, or

@@ -10,7 +10,8 @@ when that one goes away, fails over to the other once it is not behind; the
 flush the pageserver reports in its standby status updates reaches it too
 (the durable LSN); every walgen page reads back through GetPage@LSN with no
 more deltas replayed than the threshold, and its pd_lsn is the end of a record
-at or below the read LSN; a page of the wrong tenant is refused.
+at or below the read LSN; a page of the wrong tenant is refused; retention
+compacts below durable - 64 KiB and refuses reads there.
 
 Usage: pageserver_sk.py PAGESERVER_EXE GETPAGE_EXE DIRSERVER_EXE WALGEN_EXE
 Standard library only; every wait polls a condition with a deadline.
@@ -86,7 +87,8 @@ def main(argv):
         # A (lower commit LSN) is listed first: the pageserver must pick B.
         ps = Pageserver(ps_exe, data, [f"127.0.0.1:{port_a}", f"127.0.0.1:{port}"],
                         ["--start-lsn", format_lsn(start - start % 8192), "--wal-segment-mb", "1",
-                         "--tenant-id", TENANT, "--timeline-id", TIMELINE])
+                         "--tenant-id", TENANT, "--timeline-id", TIMELINE,
+                         "--retention-bytes", "65536", "--compaction-interval-ms", "100"])
         # Pageserver.start adds --plain-postgres and --pg-user; drop them for this server.
         ps.plain = False
         ps.start()
@@ -121,6 +123,14 @@ def main(argv):
                             "--timeline-id", TIMELINE], input=f"1663 5 16384 0 0 {format_lsn(end)}\n",
                            capture_output=True, text=True, timeout=60)
         check(r.returncode == 0 and "is not served here" in r.stdout, f"other tenant: {r.stdout}")
+        # Retention: versions below durable - 64 KiB were compacted; reads there are refused.
+        s = ps.wait_status(lambda s: parse_lsn(s["retention_horizon"]) == end - 65536 and
+                           s["compacted_keys"] > 0, "retention at durable - 64 KiB")
+        r = ps.getpages(getpage_exe, [(1663, 5, 16384, 0, 0, format_lsn(end - 65537))],
+                        ["--tenant-id", TENANT, "--timeline-id", TIMELINE])[0]
+        check(not r["ok"] and "below the retention horizon" in r["error"], f"read below horizon: {r}")
+        log(f"retention: {s['compacted_keys']} versions compacted below {s['retention_horizon']}")
+
         # Failover: B goes away; A is behind us until its commit LSN reaches ours.
         connects = ps.status()["receiver"]["connects"]
         stop_server(srv)
