@@ -15,6 +15,8 @@ namespace wq::pageserver {
 
 namespace {
 
+constexpr std::uint32_t kInflightMax = 1024;
+
 // <dir>/<name> via a temporary file and rename, so a reader never sees half of it.
 base::Status write_small_file(const std::string& dir, const std::string& name, const std::string& text) {
   std::string tmp = dir + "/." + name + ".tmp", path = dir + "/" + name;
@@ -164,10 +166,17 @@ void Server::on_accept(asio::ip::tcp::socket socket) {
   // so responses need no ids; a slow read delays only its own connection.
   auto strand = std::make_shared<asio::strand<asio::thread_pool::executor_type>>(pool_->get_executor());
   std::weak_ptr<net::FramedConnection> weak = conn;
+  // Requests accepted but not answered on this connection; a client that
+  // pipelines past the bound is cut off rather than queued without limit.
+  auto inflight = std::make_shared<std::atomic<std::uint32_t>>(0);
   conn->start(
-      [this, weak, strand](std::span<const std::uint8_t> payload) {
+      [this, weak, strand, inflight](std::span<const std::uint8_t> payload) {
         auto c = weak.lock();
         if (!c) return;
+        if (inflight->load() >= kInflightMax) {
+          c->close(fmt::format("more than {} GetPage requests in flight", kInflightMax));
+          return;
+        }
         auto req = decode_request(payload);
         if (!req) {
           GetPageResponse bad;
@@ -176,7 +185,12 @@ void Server::on_accept(asio::ip::tcp::socket socket) {
           c->close_after_flush("malformed GetPage request: " + req.error().message);
           return;
         }
-        asio::post(*strand, [this, weak, r = *req] {
+        inflight->fetch_add(1);
+        asio::post(*strand, [this, weak, inflight, r = *req] {
+          struct Done {
+            std::atomic<std::uint32_t>& n;
+            ~Done() { n.fetch_sub(1); }
+          } done{*inflight};
           auto c2 = weak.lock();
           if (!c2 || !c2->is_open()) return;
           GetPageResponse resp;
