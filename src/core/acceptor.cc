@@ -554,6 +554,21 @@ Actions Acceptor::on_disconnected(ConnId conn) {
   return out;
 }
 
+void Acceptor::on_write_failed(ControlState stored, Lsn wal_end) {
+  stored.term_history.check_invariants();
+  WQ_ASSERT(stored.timeline == control_.timeline, "acceptor {}: write failure with the state of {}",
+            id_, stored.timeline.to_string());
+  WQ_ASSERT(stored.corrupt || stored.commit_lsn <= wal_end,
+            "acceptor {}: stored commit_lsn {} above the end of WAL {} after a failed write", id_,
+            stored.commit_lsn, wal_end);
+  control_ = stored;
+  persisted_ = std::move(stored);
+  write_lsn_ = flush_lsn_ = last_acked_flush_ = wal_end;
+  elected_conn_.reset();
+  ++truncations_;
+  check_invariants();
+}
+
 void Acceptor::check_invariants() const {
   control_.term_history.check_invariants();
   persisted_.term_history.check_invariants();

@@ -190,6 +190,16 @@ class Acceptor {
   // The connection closed: flush buffered WAL (Neon lesson: flush on disconnect)
   // and forget it as the reply connection.
   Actions on_disconnected(ConnId conn);
+  // The driver could not execute a WriteWal or TruncateWal (disk full) and
+  // skipped the rest of that handler's actions, so nothing that depended on
+  // them was sent. `stored` is the control state last made durable, `wal_end`
+  // the durable, record-aligned end of WAL now (the driver synced what was
+  // written). The acceptor continues from exactly that, as after a restart: its
+  // in-memory term and history fall back to the stored ones (no reply ever
+  // named the unsaved ones), the elected connection is dropped (its acks were
+  // lost), and the change counts as a truncation (a sync begun before it must
+  // not be acknowledged, see truncation_count()).
+  void on_write_failed(ControlState stored, Lsn wal_end);
 
   NodeId node_id() const { return id_; }
   Term term() const { return control_.term; }

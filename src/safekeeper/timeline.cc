@@ -256,9 +256,9 @@ void Timeline::on_no_space(std::uint64_t epoch, core::ControlState stored, core:
   if (epoch != epoch_) return;
   ++epoch_;
   no_space_until_ = std::chrono::steady_clock::now() + kNoSpaceRetry;
-  // The acceptor counted writes that never reached the disk: start it again from
+  // The acceptor counted writes that never reached the disk: it continues from
   // what is durable, exactly as after a restart.
-  acceptor_ = std::make_unique<core::Acceptor>(node_, std::move(stored), end);
+  acceptor_->on_write_failed(std::move(stored), end);
   // Connections lost replies with the skipped jobs: tell them why and close them.
   core::Actions out;
   {

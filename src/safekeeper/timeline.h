@@ -7,8 +7,8 @@
 //
 // Disk full: when a WAL write or truncation fails with ENOSPC, the I/O thread
 // skips the rest of that epoch's jobs, syncs what was written, and the strand
-// rebuilds the acceptor from the control state last stored and the store's
-// real end of WAL (the acceptor had assumed the write happened). Appends are
+// tells the acceptor (Acceptor::on_write_failed) the control state last stored
+// and the store's real end of WAL (it had assumed the write happened). Appends are
 // then refused with Refused{kNoSpace} for a second before the next attempt;
 // reads keep working.
 #pragma once

@@ -815,6 +815,12 @@ def scenario_corrupt_repair(exe, client_exe, root):
     repaired = re.findall(r"event=repaired.*", nodes[2].log())
     check(repaired, "no repaired log line")
     print("sk3: %s" % repaired[-1][:200])
+    # Repaired up to the committed WAL the peers know of (the client's last
+    # commit LSN may not have reached them before it exited).
+    st3 = nodes[2].timeline(tl)
+    end = lsn(st3["flush_lsn"])
+    check(end >= lsn(st3["persisted_commit_lsn"]) and end >= lsn(nodes[1].timeline(tl)["commit_lsn"]),
+          "sk3 repaired only to %s: %s" % (lsn_text(end), st3))
     c3 = Client(client_exe, nodes[1:], tl, "--elect-only", "--proposer-id", "3", "--timeout-s", "30")
     try:
         rc = c3.wait(timeout=60)

@@ -188,3 +188,32 @@ TEST_CASE("peer recovery: a corrupt acceptor refuses votes until repaired up to 
 
 }  // namespace
 }  // namespace wq::core
+
+namespace wq::core {
+namespace {
+
+TEST_CASE("acceptor: after a failed write it continues from the stored state and the real end") {
+  Acceptor a = with_wal(2, 0x100);
+  ControlState stored = a.persisted_control();
+  std::uint64_t cuts = a.truncation_count();
+  // Appends [0x200, 0x300) were handed to the driver, whose write hit ENOSPC.
+  a.on_append_request(kConn, AppendRequest{Term{2}, Lsn{0x200}, Lsn{0x300}, Lsn{}, Lsn{},
+                                           bytes_of(0x100, 1)});
+  CHECK(a.write_lsn() == Lsn{0x300});
+  a.on_write_failed(stored, Lsn{0x200});
+  CHECK(a.write_lsn() == Lsn{0x200});
+  CHECK(a.flush_lsn() == Lsn{0x200});
+  CHECK(a.truncation_count() == cuts + 1);  // a sync begun before must not be acknowledged
+  CHECK(!a.elected_conn());
+  CHECK(a.term() == Term{2});
+  // The proposer resends from where the WAL really ends.
+  Actions r = a.on_append_request(kConn, AppendRequest{Term{2}, Lsn{0x200}, Lsn{0x300}, Lsn{},
+                                                       Lsn{}, bytes_of(0x100, 1)});
+  REQUIRE(find<WriteWal>(r));
+  CHECK(find<WriteWal>(r)->begin == Lsn{0x200});
+  CHECK(a.elected_conn() == kConn);
+  a.check_invariants();
+}
+
+}  // namespace
+}  // namespace wq::core
