@@ -210,7 +210,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint8_t op = next();
     switch (op % 8) {
       case 0: {  // raw client bytes
-        std::size_t n = std::min<std::size_t>(next(), size - i);
+        std::size_t len = next();  // read before `size - i`: argument order is unspecified
+        std::size_t n = std::min<std::size_t>(len, size - i);
         h.feed(all.subspan(i, n));
         i += n;
         break;
