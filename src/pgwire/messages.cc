@@ -380,7 +380,8 @@ void encode_copy_done(std::vector<std::uint8_t>& out) {
 
 void encode_xlog_data(std::vector<std::uint8_t>& out, Lsn data_start, Lsn wal_end,
                       std::int64_t send_time_us, std::span<const std::uint8_t> wal) {
-  WQ_ASSERT(wal.size() <= kMessageBytesMax * 1024, "XLogData of {} bytes", wal.size());
+  WQ_ASSERT(wal.size() <= 0x7FFFFFFF - 4 - kXLogDataHeaderBytes, "XLogData of {} bytes",
+            wal.size());  // the int32 length field
   std::size_t at = begin_message(out, 'd');
   put_u8(out, 'w');
   put_u64(out, data_start.value());

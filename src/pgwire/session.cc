@@ -150,10 +150,12 @@ Output Session::take() {
 
 void Session::check_invariants() const {
   if (phase_ == Phase::kStreaming) {
-    WQ_ASSERT(sent_ <= commit_ || !read_in_flight_, "read in flight at {} beyond commit {}", sent_,
+    // Nothing at or beyond the commit LSN is ever sent or asked for.
+    WQ_ASSERT(sent_ <= commit_, "sent up to {} beyond commit {}", sent_, commit_);
+    WQ_ASSERT(!read_in_flight_ || (read_from_ == sent_ && read_from_ < read_to_ &&
+                                   read_to_ <= commit_),
+              "read [{}, {}) in flight while sent up to {}, commit {}", read_from_, read_to_, sent_,
               commit_);
-    WQ_ASSERT(!read_in_flight_ || read_from_ == sent_, "read from {} while sent up to {}",
-              read_from_, sent_);
   }
   WQ_ASSERT(reader_.buffered() <= options_.input_bytes_max + kMessageBytesMax || phase_ == Phase::kClosed,
             "input buffer of {} bytes", reader_.buffered());
