@@ -324,7 +324,13 @@ bool Timeline::io_execute(IoJob& job) {
       }
     } else if (auto* f = std::get_if<core::ServePeerFetch>(&action)) {
       auto bytes = io_read_records(f->from, f->to_lsn, core::kPeerFetchBytesMax);
-      if (!bytes) {
+      if (!bytes && bytes.error().code == base::ErrorCode::kNotFound &&
+          f->from >= store_.first_lsn() && f->from < store_.flush_lsn()) {
+        // No whole record starts at `from`: the fetcher's end is not a record
+        // boundary of the committed log, so its tail diverges. The commit LSN
+        // and history alone let it find and cut the divergence (PROTOCOL.md rule 10).
+        io_send(f->to, core::PeerFetchResponse{f->term, f->commit_lsn, f->term_history, f->from, {}});
+      } else if (!bytes) {
         spdlog::warn("event=read_failed timeline={} from={} to={} error=\"{}\"", key_.to_string(),
                      f->from, f->to_lsn, bytes.error().message);
         io_send(f->to, core::Refused{f->term, core::RefuseReason::kNotServing,

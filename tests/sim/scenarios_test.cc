@@ -238,4 +238,56 @@ TEST_CASE("recovery reads while the donor's connection is silently dead") {
   CHECK_MESSAGE(!s.violation(), report(s));
 }
 
+TEST_CASE("peer recovery cuts a divergent uncommitted tail, then takes the committed log") {
+  Sim s(scripted());
+  int p0 = s.start_proposer();
+  REQUIRE(s.run_until([&] { return elected(s, p0); }, 5000));
+  s.propose_records(p0, 3);
+  REQUIRE_MESSAGE(settle(s, p0), report(s));
+  REQUIRE(s.run_until([&] { return all_have(s, s.proposer(p0)->end_lsn()); }, 5000));
+  const Lsn common = s.proposer(p0)->end_lsn();
+  // Only a2 receives the next records: an uncommitted tail of term 1.
+  s.block(p0, 0, 0);
+  s.block(p0, 1, 0);
+  s.propose_records(p0, 4);
+  const Lsn tail_end = s.proposer(p0)->end_lsn();
+  REQUIRE_MESSAGE(s.run_until([&] { return s.acceptor(2)->flush_lsn() == tail_end; }, 2000),
+                  report(s));
+  s.kill_proposer(p0);
+  s.heal();
+  // a2 cannot hear the next compute: a0 and a1 elect it and commit past a2's end.
+  s.block(-1, 2, 0);
+  s.block(-1, 2, 1);
+  int p1 = s.start_proposer();
+  REQUIRE_MESSAGE(s.run_until([&] { return elected(s, p1); }, 5000), report(s));
+  CHECK(s.proposer(p1)->term_start_lsn() == common);
+  for (int i = 0; i < 10 && s.proposer(p1)->end_lsn() <= tail_end + 4096; ++i) {
+    s.propose_records(p1, 3);
+  }
+  REQUIRE_MESSAGE(settle(s, p1), report(s));
+  REQUIRE_MESSAGE(s.run_until([&] { return s.acceptor(0)->commit_lsn() > tail_end; }, 5000),
+                  report(s));
+  // a2 asks a0 for committed WAL from its (divergent) end: it cuts its tail at
+  // the common point, then takes the committed log.
+  const Lsn target = s.acceptor(0)->commit_lsn();
+  // (A successful reply is followed by the next request only with some chance.)
+  for (int i = 0; i < 50 && s.acceptor(2)->flush_lsn() < target && !s.violation(); ++i) {
+    s.peer_fetch(2, 0);
+    s.run_for(100);
+  }
+  REQUIRE_MESSAGE(s.acceptor(2)->flush_lsn() >= target, report(s));
+  SimResult r = s.result();
+  CHECK(r.faults[static_cast<int>(FaultKind::kPeerTruncate)] == 1);
+  CHECK(r.faults[static_cast<int>(FaultKind::kPeerFetch)] >= 1);
+  CHECK(s.acceptor(2)->term() == s.proposer(p1)->term());
+  CHECK(s.acceptor(2)->term_history() == s.acceptor(0)->term_history().cut_at(s.acceptor(2)->flush_lsn()));
+  // Healed, the compute brings a2 to its end as usual.
+  s.heal();
+  s.propose_records(p1, 2);
+  REQUIRE_MESSAGE(settle(s, p1), report(s));
+  REQUIRE_MESSAGE(s.run_until([&] { return all_have(s, s.proposer(p1)->end_lsn()); }, 5000),
+                  report(s));
+  CHECK_MESSAGE(!s.violation(), report(s));
+}
+
 }  // namespace wq::sim

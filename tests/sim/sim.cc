@@ -633,7 +633,10 @@ struct Sim::Impl {
     // The highest record boundary ≤ to_lsn, as the daemon's reader finds it.
     std::vector<Lsn> ends;
     Lsn end = scan_records(walp, an.disk.content(), base, x.from, x.to_lsn, &ends);
-    if (end <= x.from) return;  // no whole record fits: the fetcher asks again later
+    // No whole record starts at `from` (the fetcher's end is not a record
+    // boundary of the committed log: its tail diverges): the reply carries the
+    // commit LSN and history only, from which the fetcher finds the divergence.
+    if (end < x.from) end = x.from;
     auto bytes = an.disk.content_range(x.from, end);
     if (std::memcmp(bytes.data(), committed.data() + (x.from - ts), bytes.size()) != 0) {
       fail(kS15Learners, fmt::format("a{} serves a peer [{}, {}) that differs from C", a, x.from, end));
@@ -1248,8 +1251,8 @@ struct Sim::Impl {
   }
 
   // ---------------------------------------------------------------- peer recovery
-  void peer_fetch(int a) {
-    // Acceptor `a` (random if -1) asks a random live peer for committed WAL.
+  void peer_fetch(int a, int peer = -1) {
+    // Acceptor `a` (random if -1) asks `peer` (a random live one if -1) for committed WAL.
     std::vector<int> up;
     for (std::size_t i = 0; i < acc.size(); ++i)
       if (acc[i].up && acc[i].acc) up.push_back(static_cast<int>(i));
@@ -1257,8 +1260,12 @@ struct Sim::Impl {
     if (a < 0) a = up[prng.below(up.size())];
     AcceptorNode& an = acc[static_cast<std::size_t>(a)];
     if (!an.up || !an.acc) return;
-    int b = a;
-    while (b == a) b = up[prng.below(up.size())];
+    int b = peer;
+    if (b < 0 || b == a || !acc[static_cast<std::size_t>(b)].up || !acc[static_cast<std::size_t>(b)].acc) {
+      if (peer >= 0) return;
+      b = a;
+      while (b == a) b = up[prng.below(up.size())];
+    }
     AcceptorNode& bn = acc[static_cast<std::size_t>(b)];
     core::ConnId id = next_peer_conn++;
     peer_fetches[id] = {a, an.incarnation};
@@ -1654,6 +1661,7 @@ bool Sim::run_until(const std::function<bool()>& pred, std::uint64_t ms) {
 }
 void Sim::run_for(std::uint64_t ms) { (void)run_until([] { return false; }, ms); }
 void Sim::propose_records(int slot, int records) { impl_->propose(slot, records); }
+void Sim::peer_fetch(int a, int peer) { impl_->peer_fetch(a, peer); }
 const Proposer* Sim::proposer(int slot) const {
   const auto& pn = impl_->prop[static_cast<std::size_t>(slot)];
   return pn.alive ? &*pn.p : nullptr;

@@ -125,6 +125,9 @@ class Sim {
   bool run_until(const std::function<bool()>& pred, std::uint64_t ms);
   void run_for(std::uint64_t ms);
   void propose_records(int slot, int records);  // one batch, if elected
+  // Acceptor `a` sends PeerFetchRequest{write_lsn} to acceptor `peer`; the reply
+  // arrives after a network delay (and a successful one asks again).
+  void peer_fetch(int a, int peer);
 
   const core::Proposer* proposer(int slot) const;
   const core::Acceptor* acceptor(int a) const;
