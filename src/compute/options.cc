@@ -52,7 +52,7 @@ usage: walquorum-compute --safekeepers H:P,H:P,H:P --tenant T --timeline TL [fla
   --fpw-on-after S           with --fpw off: switch it on after S seconds
   --checkpoint-interval S    seconds between online checkpoints (30)
   --relations R              data relations, stock- and customer-like (8)
-  --blocks B                 blocks per data relation (2048)
+  --blocks B                 blocks per data relation (16384: 8 x 16384 pages = 1 GiB)
   --hot-blocks-pct P         the hot set: the first P % of each data relation's blocks (10)
   --hot-access-pct P         share of data-page accesses going to the hot set (50)
   --seed N                   seed of every choice the clients make (1)

@@ -21,7 +21,7 @@ struct Options {
   std::optional<double> fpw_switch_after_s;
   double checkpoint_interval_s = 30;
   std::uint32_t relations = 8;
-  std::uint32_t blocks = 2048;
+  std::uint32_t blocks = 16384;
   std::uint32_t hot_blocks_pct = 10;
   std::uint32_t hot_access_pct = 50;
   std::uint64_t seed = 1;

@@ -27,7 +27,7 @@ namespace wq::compute {
 
 struct WorkloadConfig {
   std::uint32_t relations = 8;        // data relations (R)
-  std::uint32_t blocks = 2048;        // blocks per data relation (B)
+  std::uint32_t blocks = 16384;       // blocks per data relation (B)
   std::uint32_t hot_blocks_pct = 10;  // the first hot_blocks_pct % of each data relation's blocks ...
   std::uint32_t hot_access_pct = 50;  // ... get this % of the data-page accesses; the rest is uniform
   std::uint32_t rel_base = 16384;     // relfilenode of relation index 0

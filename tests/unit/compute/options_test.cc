@@ -70,11 +70,13 @@ TEST_CASE("bad flags: one line, exit 2, naming the flag") {
   auto a = base_args();
   a.push_back("--bogus");
   CHECK(must_fail(a).text.find("--bogus") != std::string::npos);
-  for (auto [flag, value] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& fv : std::vector<std::pair<std::string, std::string>>{
            {"--clients", "0"}, {"--clients", "x"}, {"--duration", "-1"}, {"--fpw", "maybe"},
            {"--relations", "0"}, {"--blocks", "1e3"}, {"--hot-blocks-pct", "0"}, {"--hot-access-pct", "101"},
            {"--seed", "-3"}, {"--tenant", "abc"}, {"--safekeepers", "nohost"}, {"--safekeepers", "h:0"},
            {"--checkpoint-interval", "0"}, {"--log-level", "loud"}}) {
+    const std::string& flag = fv.first;
+    const std::string& value = fv.second;
     auto args = base_args();
     args.push_back(flag);
     args.push_back(value);
