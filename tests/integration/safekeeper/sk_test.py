@@ -418,7 +418,7 @@ def scenario_cli(exe, client_exe, root):
         return subprocess.run([exe] + list(args), capture_output=True, text=True, timeout=30)
 
     r = run("--help")
-    check(r.returncode == 0 and "--listen-wal" in r.stdout, "--help: %s" % r.returncode)
+    check(r.returncode == 0 and "--listen-wal" in r.stdout and "--peers" in r.stdout, "--help: %s" % r.returncode)
     d = os.path.join(root, "cli")
     os.makedirs(d)
     good = ["--id", "1", "--data-dir", d, "--listen-wal", "127.0.0.1:0", "--listen-http", "127.0.0.1:0"]
@@ -429,6 +429,7 @@ def scenario_cli(exe, client_exe, root):
         good[:4] + ["--listen-wal", "127.0.0.1:99999"] + good[6:],
         good + ["--bogus"],
         good + ["--log-level", "loud"],
+        good + ["--peers", "127.0.0.1:5454,nohost"],
     ]
     toml_bad = os.path.join(root, "bad.toml")
     with open(toml_bad, "w") as f:
@@ -446,7 +447,8 @@ def scenario_cli(exe, client_exe, root):
     # A config file with flags overriding it starts a working node.
     toml_good = os.path.join(root, "good.toml")
     with open(toml_good, "w") as f:
-        f.write('id = 7\ndata_dir = "%s"\nlisten_wal = "127.0.0.1:0"\nlisten_http = "127.0.0.1:1"\n' % d)
+        f.write('id = 7\ndata_dir = "%s"\nlisten_wal = "127.0.0.1:0"\nlisten_http = "127.0.0.1:1"\n'
+                'peers = ["127.0.0.1:1", "127.0.0.1:2"]\n' % d)
     log = open(os.path.join(root, "cli.log"), "w")
     p = subprocess.Popen([exe, "--config", toml_good, "--listen-http", "127.0.0.1:0", "--listen-pg", "127.0.0.1:0"],
                          stdout=log, stderr=log)
@@ -457,6 +459,8 @@ def scenario_cli(exe, client_exe, root):
             st = json.loads(resp.read())
         check(st["node_id"] == 7, "config id not used: %s" % st)
         check("not implemented yet" in open(os.path.join(root, "cli.log")).read(), "--listen-pg not logged")
+        check("event=peer_recovery_enabled peers=127.0.0.1:1,127.0.0.1:2" in open(os.path.join(root, "cli.log")).read(),
+              "TOML peers not used")
     finally:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
