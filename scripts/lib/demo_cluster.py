@@ -207,19 +207,19 @@ def main():
         print("walquorum demo: 3 safekeepers, walquorum-compute with %d clients, TPC-C-like generic WAL"
               % a.clients)
         print()
-        hdr = "%-26s %10s %14s %14s %14s %10s" % ("phase", "txn/s", "WAL bytes/txn", "commit p50 us",
+        hdr = "%-32s %10s %14s %14s %14s %10s" % ("phase", "txn/s", "WAL bytes/txn", "commit p50 us",
                                                    "commit p99 us", "FPIs")
         print(hdr)
         print("-" * len(hdr))
         for p in phases:
             name = "FPW %s%s" % ("on" if p["fpw"] else "off",
                                  " (sk3 killed, restarted)" if not p["fpw"] else "")
-            print("%-26s %10.0f %14.0f %14d %14d %10d" % (name, p["txn_per_s"], p["wal_bytes_per_txn"],
+            print("%-32s %10.0f %14.0f %14d %14d %10d" % (name, p["txn_per_s"], p["wal_bytes_per_txn"],
                                                          p["commit_p50_us"], p["commit_p99_us"],
                                                          p["fpi_count"]))
         if len(phases) == 2 and phases[0]["wal_bytes_per_txn"] > 0:
             on, off = phases
-            print("%-26s %10.2fx %13.1f%% less" % ("FPW off vs on", off["txn_per_s"] / on["txn_per_s"],
+            print("%-32s %9.2fx %13.1f%% less" % ("FPW off vs on", off["txn_per_s"] / on["txn_per_s"],
                                                    100.0 * (1 - off["wal_bytes_per_txn"] / on["wal_bytes_per_txn"])))
         print()
         print("sk3 after kill -9: %.1f MB behind on restart, caught up in %.2f s (%.0f MB/s)" %
