@@ -107,7 +107,7 @@ std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
   app.add_option("--data-dir", c.data_dir, "data directory (timelines/, meta/)");
   app.add_option("--listen-wal", wal, "HOST:PORT for proposers and peers (port 0: kernel picks, written to <data>/wal.port)");
   app.add_option("--listen-http", http, "HOST:PORT for /v1/status, /v1/tenant/<t>/timeline/<tl>, /metrics (port 0: <data>/http.port)");
-  app.add_option("--listen-pg", pg, "HOST:PORT for the replication protocol (reserved: not implemented yet)");
+  app.add_option("--listen-pg", pg, "HOST:PORT for learners: the PostgreSQL replication protocol (port 0: <data>/pg.port)");
   app.add_option("--config", config_path, "TOML file with the same keys (data_dir, listen_wal, ...); flags override it");
   app.add_option("--retention-bytes", c.retention_bytes, "WAL kept below the persisted commit LSN (0 = keep all)");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error");

@@ -18,7 +18,7 @@ struct Config {
   std::string data_dir;
   net::HostPort listen_wal;
   net::HostPort listen_http;
-  std::optional<net::HostPort> listen_pg;  // reserved for the learners issue
+  std::optional<net::HostPort> listen_pg;  // learners (replication protocol); port 0 writes <data>/pg.port
   // Keep at least this many bytes of WAL below the persisted commit LSN; older
   // whole segments are removed. 0 keeps everything.
   std::uint64_t retention_bytes = 0;

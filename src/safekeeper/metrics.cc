@@ -52,6 +52,10 @@ void Metrics::render(std::string& out) const {
        peer_recoveries_active.load());
   line("walquorum_sk_peer_recovery_repairs_total", "counter",
        "corrupt timelines repaired from peers", peer_recovery_repairs.load());
+  line("walquorum_sk_learner_connections", "gauge", "open replication-protocol streams",
+       learner_connections.load());
+  line("walquorum_sk_learner_bytes_sent_total", "counter", "WAL bytes read for learners",
+       learner_bytes_sent.load());
   out += "# HELP walquorum_sk_refusals_total protocol refusals sent, by reason\n";
   out += "# TYPE walquorum_sk_refusals_total counter\n";
   for (std::size_t i = 0; i < kRefuseReasons; ++i) {

@@ -45,6 +45,9 @@ struct Metrics {
   std::atomic<std::uint64_t> peer_recovery_bytes{0};
   std::atomic<std::int64_t> peer_recoveries_active{0};
   std::atomic<std::uint64_t> peer_recovery_repairs{0};  // corrupt timelines repaired
+  // Learners on the replication-protocol port.
+  std::atomic<std::int64_t> learner_connections{0};
+  std::atomic<std::uint64_t> learner_bytes_sent{0};
 
   void count_refusal(core::RefuseReason r) {
     auto i = static_cast<std::size_t>(r);

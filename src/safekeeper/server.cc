@@ -144,7 +144,86 @@ class Session : public std::enable_shared_from_this<Session> {
   State state_ = State::kNew;
 };
 
+// One learner connection's view of a timeline (pgwire::WalStream contract):
+// every method runs on the connection's strand.
+class TimelineStream : public pgwire::WalStream {
+ public:
+  TimelineStream(std::shared_ptr<Timeline> tl, Metrics& metrics, std::uint64_t conn,
+                 std::string application_name, std::size_t read_bytes_max)
+      : tl_(std::move(tl)),
+        metrics_(metrics),
+        conn_(conn),
+        application_name_(std::move(application_name)),
+        read_bytes_max_(read_bytes_max) {
+    metrics_.learner_connections.fetch_add(1);
+  }
+  ~TimelineStream() override {
+    tl_->cancel_commit_wait(conn_);
+    tl_->forget_learner_conn(conn_);
+    metrics_.learner_connections.fetch_sub(1);
+  }
+
+  core::Lsn commit_lsn() override { return tl_->stream_commit_lsn(); }
+  void read(core::Lsn from, core::Lsn to, ReadDone done) override {
+    tl_->learner_read(from, to, read_bytes_max_, std::move(done));
+  }
+  void wait_commit(core::Lsn after, std::function<void()> done) override {
+    tl_->wait_commit(conn_, after, std::move(done));
+  }
+  void on_learner_feedback(const pgwire::LearnerFeedback& feedback) override {
+    tl_->on_learner_flush(feedback.slot, conn_, feedback.flush, application_name_);
+  }
+  std::optional<core::Lsn> slot_restart_lsn(const std::string& slot) override {
+    return tl_->slot_flush(slot);
+  }
+  void drop_slot(const std::string& slot) override { tl_->drop_slot(slot); }
+
+ private:
+  std::shared_ptr<Timeline> tl_;
+  Metrics& metrics_;
+  std::uint64_t conn_;
+  std::string application_name_;
+  std::size_t read_bytes_max_;
+};
+
 }  // namespace
+
+// Opens learner streams on the server's timelines.
+class LearnerSource : public pgwire::WalSource {
+ public:
+  explicit LearnerSource(Server& server) : server_(server) {}
+  base::Result<pgwire::OpenedStream> open(const pgwire::OpenRequest& request) override {
+    auto tenant = core::Id128::parse_hex(request.ref.tenant_id);
+    auto timeline = core::Id128::parse_hex(request.ref.timeline_id);
+    if (!tenant || !timeline) {
+      return base::Unexpected{base::ErrorCode::kInvalidArgument,
+                              "tenant_id and timeline_id must be 32 hex digits each"};
+    }
+    core::TimelineKey key{*tenant, *timeline};
+    auto tl = server_.find(key);
+    if (!tl) {
+      return base::Unexpected{base::ErrorCode::kNotFound,
+                              fmt::format("timeline {} not found on safekeeper {}",
+                                          key.to_string(), server_.config().id)};
+    }
+    pgwire::OpenedStream out;
+    out.info.system_id = tl->system_id();
+    out.info.wal_seg_size = tl->wal_seg_size();
+    out.info.tli = 1;
+    out.info.commit_lsn = tl->stream_commit_lsn();
+    spdlog::info("event=learner_open conn={} remote={} timeline={} application_name=\"{}\"",
+                 request.conn_id, request.remote, key.to_string(),
+                 json_escape(request.application_name));
+    out.stream = std::make_unique<TimelineStream>(std::move(tl), server_.metrics(),
+                                                  request.conn_id, request.application_name,
+                                                  kLearnerReadBytesMax);
+    return out;
+  }
+
+ private:
+  static constexpr std::size_t kLearnerReadBytesMax = 128 * 1024;
+  Server& server_;
+};
 
 std::string lsn_text(core::Lsn lsn) { return fmt::format("{}", lsn); }
 
@@ -180,17 +259,27 @@ std::string timeline_json(const TimelineStatus& s) {
     if (elected) proposer = fmt::format("\"{}\"", s.conns[i].remote);
   }
   conns += "]";
+  std::string learners = "[";
+  for (std::size_t i = 0; i < s.learners.size(); ++i) {
+    const auto& l = s.learners[i];
+    std::string who = l.slot.empty() ? fmt::format("\"conn\":{}", l.conn)
+                                     : fmt::format("\"slot\":\"{}\"", json_escape(l.slot));
+    learners += fmt::format("{}{{{},\"flush_lsn\":\"{}\",\"application_name\":\"{}\"}}",
+                            i ? "," : "", who, lsn_text(l.flush_lsn),
+                            json_escape(l.application_name));
+  }
+  learners += "]";
   return fmt::format(
       "{{\"tenant_id\":\"{}\",\"timeline_id\":\"{}\",\"term\":{},\"term_history\":{},"
       "\"flush_lsn\":\"{}\",\"write_lsn\":\"{}\",\"commit_lsn\":\"{}\",\"truncate_lsn\":\"{}\","
       "\"term_start_lsn\":\"{}\",\"timeline_start_lsn\":\"{}\",\"persisted_commit_lsn\":\"{}\","
       "\"corrupt\":{},\"no_space\":{},"
-      "\"proposer\":{},\"connections\":{},\"disk_bytes\":{},"
+      "\"proposer\":{},\"connections\":{},\"learners\":{},\"disk_bytes\":{},"
       "\"peer_recovery\":{{\"active\":{},\"peer\":\"{}\",\"bytes\":{},\"last_error\":\"{}\"}}}}",
       s.key.tenant.to_hex(), s.key.timeline.to_hex(), s.term.value(), history,
       lsn_text(s.flush_lsn), lsn_text(s.write_lsn), lsn_text(s.commit_lsn),
       lsn_text(s.truncate_lsn), lsn_text(s.term_start_lsn), lsn_text(s.timeline_start_lsn),
-      lsn_text(s.persisted_commit_lsn), s.corrupt ? "true" : "false", s.no_space ? "true" : "false", proposer, conns, s.disk_bytes,
+      lsn_text(s.persisted_commit_lsn), s.corrupt ? "true" : "false", s.no_space ? "true" : "false", proposer, conns, learners, s.disk_bytes,
       s.recovering ? "true" : "false", s.recovery_peer, s.recovered_bytes,
       json_escape(s.recovery_error));
 }
@@ -283,6 +372,9 @@ base::Status Server::load_timelines() {
       }
     }
     auto tl = make_timeline(st, wal_end, std::move(*store));
+    auto learners = control_store_->get_learners(st.timeline);
+    if (!learners) return base::Unexpected{learners.error()};
+    tl->load_learners(*learners);
     if (unrepairable) tl->mark_unrepairable();
     io_thread_.add_timeline(tl);
     timelines_[st.timeline] = std::move(tl);
@@ -310,10 +402,21 @@ base::Status Server::start() {
   spdlog::info("event=listening port=wal address={}:{}", config_.listen_wal.host,
                wal_listener_->port());
   if (config_.listen_pg) {
-    // Reserved for the learners issue: the flag is accepted, nothing listens yet.
-    spdlog::warn("event=not_implemented port=pg address={}: the replication protocol port is not "
-                 "implemented yet",
-                 config_.listen_pg->to_string());
+    pg_source_ = std::make_unique<LearnerSource>(*this);
+    pg_server_ = std::make_unique<pgwire::ReplicationServer>(io_, *pg_source_,
+                                                             pgwire::ServerOptions{});
+    if (auto st = pg_server_->listen(*config_.listen_pg); !st) {
+      return base::Unexpected{st.error().code,
+                              fmt::format("--listen-pg {}: {}", config_.listen_pg->to_string(),
+                                          st.error().message)};
+    }
+    if (auto st = write_small_file(config_.data_dir, "pg.port",
+                                   fmt::format("{}\n", pg_server_->port()));
+        !st) {
+      return st;
+    }
+    spdlog::info("event=listening port=pg address={}:{}", config_.listen_pg->host,
+                 pg_server_->port());
   }
   if (auto st = start_http(); !st) return st;
   io_thread_.start();
@@ -338,6 +441,7 @@ void Server::stop() {
   stopped_ = true;
   if (recovery_) recovery_->stop();
   if (wal_listener_) wal_listener_->stop();
+  if (pg_server_) pg_server_->stop();
   if (http_) http_->stop();
   if (http_thread_.joinable()) http_thread_.join();
   io_thread_.stop();
@@ -433,6 +537,14 @@ std::string Server::metrics_text() {
                [](const TimelineStatus& s) { return s.flush_lsn.value(); });
   per_timeline("walquorum_sk_term", "current term",
                [](const TimelineStatus& s) { return s.term.value(); });
+  per_timeline("walquorum_sk_learner_flush_lsn",
+               "lowest confirmed flush LSN of the timeline's learners (0: none or unconfirmed)",
+               [](const TimelineStatus& s) {
+                 if (s.learners.empty()) return std::uint64_t{0};
+                 std::uint64_t m = std::numeric_limits<std::uint64_t>::max();
+                 for (const auto& l : s.learners) m = std::min(m, l.flush_lsn.value());
+                 return m;
+               });
   per_timeline("walquorum_sk_disk_bytes", "bytes on disk for the timeline's WAL",
                [](const TimelineStatus& s) { return s.disk_bytes; });
   return out;

@@ -18,6 +18,7 @@
 
 #include "base/result.h"
 #include "net/listener.h"
+#include "pgwire/server.h"
 #include "safekeeper/config.h"
 #include "safekeeper/io_thread.h"
 #include "safekeeper/metrics.h"
@@ -68,7 +69,10 @@ class Server {
   std::optional<storage::ControlStore> control_store_;
   IoThread io_thread_;
   std::shared_ptr<net::Listener> wal_listener_;
-  std::shared_ptr<net::Listener> pg_listener_;
+  // Learners: the replication-protocol port (declared source first: the
+  // server, destroyed first, must not outlive it).
+  std::unique_ptr<pgwire::WalSource> pg_source_;
+  std::unique_ptr<pgwire::ReplicationServer> pg_server_;
   std::shared_ptr<PeerRecovery> recovery_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;

@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <limits>
+
 #include "base/assert.h"
 #include "codec/messages.h"
 #include "wal/decoder.h"
@@ -80,9 +83,127 @@ TimelineStatus Timeline::status() const {
     std::lock_guard lock(status_mu_);
     s = status_;
   }
-  std::lock_guard lock(conns_mu_);
-  for (const auto& [id, c] : conns_) s.conns.push_back({id, c->remote_address()});
+  {
+    std::lock_guard lock(conns_mu_);
+    for (const auto& [id, c] : conns_) s.conns.push_back({id, c->remote_address()});
+  }
+  std::lock_guard lock(learners_mu_);
+  for (const auto& [slot, p] : slots_) s.learners.push_back({slot, 0, p.flush, p.application_name});
+  for (const auto& [conn, p] : conn_learners_) {
+    s.learners.push_back({"", conn, p.flush, p.application_name});
+  }
   return s;
+}
+
+// ---------------------------------------------------------------- learners
+
+std::uint64_t Timeline::system_id() const {
+  std::lock_guard lock(status_mu_);
+  return status_.system_id;
+}
+
+std::uint32_t Timeline::wal_seg_size() const {
+  std::lock_guard lock(status_mu_);
+  return status_.wal_seg_size;
+}
+
+void Timeline::wait_commit(std::uint64_t id, core::Lsn after, std::function<void()> done) {
+  {
+    std::lock_guard lock(learners_mu_);
+    // publish() stores stream_commit_ before taking this lock: checked under
+    // it, a waiter is either answered here or seen by the next publish().
+    if (stream_commit_lsn() <= after) {
+      commit_waiters_[id] = {after, std::move(done)};
+      return;
+    }
+  }
+  done();
+}
+
+void Timeline::cancel_commit_wait(std::uint64_t id) {
+  std::lock_guard lock(learners_mu_);
+  commit_waiters_.erase(id);
+}
+
+void Timeline::learner_read(core::Lsn from, core::Lsn to, std::uint64_t bytes_max, ReadDone done) {
+  auto self = shared_from_this();
+  io_thread_.push(IoJob{nullptr, 0, 0, {}, [self, from, to, bytes_max, done = std::move(done)] {
+    std::uint64_t want = std::min<std::uint64_t>(to - from, bytes_max);
+    std::vector<std::uint8_t> buf(want);
+    auto n = self->store_.read(from, std::span<std::uint8_t>(buf.data(), buf.size()));
+    if (!n) {
+      done(base::Unexpected{n.error()});
+      return;
+    }
+    if (*n == 0) {
+      done(base::Unexpected{base::ErrorCode::kNotFound,
+                            fmt::format("WAL at {} is not held by this safekeeper", from)});
+      return;
+    }
+    buf.resize(*n);
+    self->metrics_.learner_bytes_sent.fetch_add(*n, std::memory_order_relaxed);
+    done(std::move(buf));
+  }});
+}
+
+void Timeline::on_learner_flush(const std::optional<std::string>& slot, std::uint64_t conn,
+                                core::Lsn flush, const std::string& application_name) {
+  std::lock_guard lock(learners_mu_);
+  had_learners_ = true;
+  LearnerPos& p = slot ? slots_[*slot] : conn_learners_[conn];
+  p.application_name = application_name;
+  if (flush.is_valid() && flush != p.flush) {
+    p.flush = flush;
+    if (slot) slots_dirty_ = true;
+  }
+}
+
+void Timeline::forget_learner_conn(std::uint64_t conn) {
+  std::lock_guard lock(learners_mu_);
+  conn_learners_.erase(conn);
+}
+
+std::optional<core::Lsn> Timeline::slot_flush(const std::string& slot) const {
+  std::lock_guard lock(learners_mu_);
+  auto it = slots_.find(slot);
+  if (it == slots_.end() || !it->second.flush.is_valid()) return std::nullopt;
+  return it->second.flush;
+}
+
+void Timeline::drop_slot(const std::string& slot) {
+  std::lock_guard lock(learners_mu_);
+  if (slots_.erase(slot) > 0) slots_dirty_ = true;
+}
+
+void Timeline::load_learners(const std::string& text) {
+  std::lock_guard lock(learners_mu_);
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t nl = text.find('\n', start);
+    std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    start = nl == std::string::npos ? text.size() : nl + 1;
+    std::size_t sp = line.rfind(' ');
+    if (sp == std::string::npos || sp == 0) continue;
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(line.data() + sp + 1, line.data() + line.size(), v);
+    if (ec != std::errc{} || end != line.data() + line.size()) continue;
+    slots_[line.substr(0, sp)].flush = core::Lsn(v);
+    had_learners_ = true;
+  }
+}
+
+std::optional<core::Lsn> Timeline::learner_horizon(std::string* persist_text) {
+  std::lock_guard lock(learners_mu_);
+  if (slots_dirty_) {
+    for (const auto& [slot, p] : slots_) *persist_text += fmt::format("{} {}\n", slot, p.flush.value());
+    if (slots_.empty()) *persist_text = "\n";  // an empty record: every slot dropped
+    slots_dirty_ = false;
+  }
+  if (!had_learners_) return std::nullopt;
+  core::Lsn h(std::numeric_limits<std::uint64_t>::max());
+  for (const auto& [slot, p] : slots_) h = std::min(h, p.flush);
+  for (const auto& [conn, p] : conn_learners_) h = std::min(h, p.flush);
+  return h;
 }
 
 // ---------------------------------------------------------------- peer recovery
@@ -223,6 +344,28 @@ void Timeline::submit(core::Actions actions) {
 }
 
 void Timeline::publish() {
+  publish_status();
+  // The streamable end for learners: committed AND held here. Never lowered
+  // (a truncation never cuts committed WAL, so a lower min would be stale).
+  core::Lsn end = std::min(acceptor_->commit_lsn(), acceptor_->flush_lsn());
+  if (end.value() <= stream_commit_.load(std::memory_order_relaxed)) return;
+  stream_commit_.store(end.value(), std::memory_order_release);
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard lock(learners_mu_);
+    for (auto it = commit_waiters_.begin(); it != commit_waiters_.end();) {
+      if (end > it->second.first) {
+        fire.push_back(std::move(it->second.second));
+        it = commit_waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& f : fire) f();
+}
+
+void Timeline::publish_status() {
   const core::Acceptor& a = *acceptor_;
   std::lock_guard lock(status_mu_);
   status_.term = a.term();
@@ -450,8 +593,28 @@ base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from
 }
 
 void Timeline::io_housekeeping() {
+  // WAL removal (ARCHITECTURE.md §3). A timeline that has (or had, persisted)
+  // a learner keeps everything at or above min(persisted commit_lsn, every
+  // learner's confirmed flush), and --retention-bytes below the commit LSN on
+  // top when set. A timeline that never had a learner: --retention-bytes alone
+  // (0 keeps everything).
+  std::string persist;
+  std::optional<core::Lsn> learners = learner_horizon(&persist);
+  if (!persist.empty()) {
+    // Synced before any removal it allows: a restart must not forget a slot's need.
+    control_store_.put_learners(key_, persist == "\n" ? std::string{} : persist);
+  }
+  std::optional<core::Lsn> below;
   if (retention_bytes_ > 0 && stored_.commit_lsn.value() > retention_bytes_) {
-    auto st = store_.remove_segments_below(stored_.commit_lsn - retention_bytes_);
+    below = stored_.commit_lsn - retention_bytes_;
+  }
+  if (learners) {
+    core::Lsn h = std::min(*learners, stored_.commit_lsn);
+    if (retention_bytes_ > 0) h = std::min(h, below.value_or(core::Lsn{}));
+    below = h;
+  }
+  if (below && below->is_valid()) {
+    auto st = store_.remove_segments_below(*below);
     if (!st) {
       spdlog::warn("event=wal_removal_failed timeline={} error=\"{}\"", key_.to_string(),
                    st.error().message);

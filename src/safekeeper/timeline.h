@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,15 @@ struct TimelineStatus {
   std::string recovery_peer;         // the peer of the running (or last) round
   std::uint64_t recovered_bytes = 0;  // committed WAL taken from peers since start
   std::string recovery_error;        // why the last round did not finish, if it did not
+  // Learners (replication-protocol readers): slots (persisted) and slotless
+  // connections (kept while connected).
+  struct Learner {
+    std::string slot;  // empty for a slotless connection
+    std::uint64_t conn = 0;
+    core::Lsn flush_lsn;  // last confirmed flush; 0 = not yet confirmed
+    std::string application_name;
+  };
+  std::vector<Learner> learners;
 };
 
 class Timeline : public std::enable_shared_from_this<Timeline> {
@@ -103,6 +113,29 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   void mark_unrepairable() { repairable_ = false; }
   static constexpr std::chrono::milliseconds kProposerQuietTime{1000};
 
+  // --- Learners (replication protocol, server.cc). Any thread. ---
+  std::uint64_t system_id() const;
+  std::uint32_t wal_seg_size() const;
+  // min(commit_lsn, flush_lsn), never decreasing: the end of streamable WAL.
+  core::Lsn stream_commit_lsn() const { return core::Lsn(stream_commit_.load(std::memory_order_acquire)); }
+  // Calls `done` (on the strand, or here if already true) once
+  // stream_commit_lsn() > after; `id` names the waiter for cancel_commit_wait.
+  void wait_commit(std::uint64_t id, core::Lsn after, std::function<void()> done);
+  void cancel_commit_wait(std::uint64_t id);
+  // Reads committed WAL [from, to) on the I/O thread (at most bytes_max):
+  // kNotFound below the oldest retained segment.
+  using ReadDone = std::function<void(base::Result<std::vector<std::uint8_t>>)>;
+  void learner_read(core::Lsn from, core::Lsn to, std::uint64_t bytes_max, ReadDone done);
+  // A learner's confirmed flush: per slot when `slot` is set, else per connection.
+  void on_learner_flush(const std::optional<std::string>& slot, std::uint64_t conn,
+                        core::Lsn flush, const std::string& application_name);
+  // A slotless connection's position is forgotten when it closes; a slot's is kept.
+  void forget_learner_conn(std::uint64_t conn);
+  std::optional<core::Lsn> slot_flush(const std::string& slot) const;
+  void drop_slot(const std::string& slot);
+  // The persisted learner positions (ControlStore::get_learners text), before start.
+  void load_learners(const std::string& text);
+
   // --- I/O thread only. ---
   // Executes one job's actions in order. Returns true if the WAL needs a sync
   // now (an append crossed a segment end).
@@ -118,8 +151,13 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   void handle(core::ConnId conn, core::ProposerMessage msg);
   void submit(core::Actions actions);
   void publish();
+  void publish_status();
   void on_synced(std::uint64_t epoch, std::uint64_t truncations, core::Lsn upto);
   void on_no_space(std::uint64_t epoch, core::ControlState stored, core::Lsn end);
+
+  // The WAL-removal horizon from learners: nullopt when the timeline never had
+  // one (then --retention-bytes alone decides), else the lowest confirmed flush.
+  std::optional<core::Lsn> learner_horizon(std::string* persist_text);
 
   // I/O thread only.
   void io_send(core::ConnId to, core::AcceptorMessage msg);
@@ -155,6 +193,19 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   // Connections (mutex: attached on the network thread, used by the I/O thread).
   mutable std::mutex conns_mu_;
   std::map<core::ConnId, std::shared_ptr<net::FramedConnection>> conns_;
+
+  // Learners (mutex: fed from connection strands, read by HTTP and the I/O thread).
+  struct LearnerPos {
+    core::Lsn flush;
+    std::string application_name;
+  };
+  mutable std::mutex learners_mu_;
+  std::map<std::string, LearnerPos> slots_;          // persisted under learners/<t>/<tl>
+  std::map<std::uint64_t, LearnerPos> conn_learners_;  // slotless, while connected
+  bool slots_dirty_ = false;
+  bool had_learners_ = false;
+  std::map<std::uint64_t, std::pair<core::Lsn, std::function<void()>>> commit_waiters_;
+  std::atomic<std::uint64_t> stream_commit_{0};
 
   // Published status (mutex: written on the strand / I/O thread, read by HTTP).
   mutable std::mutex status_mu_;

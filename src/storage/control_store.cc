@@ -121,6 +121,32 @@ void ControlStore::remove(const core::TimelineKey& key) {
   if (!s.ok()) fatal_io(fmt::format("control store delete ({})", s.ToString()), k, errno_of(s));
 }
 
+std::string ControlStore::learners_key_of(const core::TimelineKey& key) {
+  return fmt::format("learners/{}/{}", key.tenant.to_hex(), key.timeline.to_hex());
+}
+
+void ControlStore::put_learners(const core::TimelineKey& key, const std::string& text) {
+  release_reserve_if_low();
+  std::string k = learners_key_of(key);
+  leveldb::WriteOptions wo;
+  wo.sync = true;  // WAL below a persisted learner position may be removed after this
+  leveldb::Status s = db_->Put(wo, k, text);
+  if (!s.ok()) fatal_io(fmt::format("control store write ({})", s.ToString()), k, errno_of(s));
+}
+
+base::Result<std::string> ControlStore::get_learners(const core::TimelineKey& key) const {
+  std::string k = learners_key_of(key);
+  std::string value;
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  leveldb::Status s = db_->Get(ro, k, &value);
+  if (s.IsNotFound()) return std::string{};
+  if (!s.ok()) {
+    return Unexpected{ErrorCode::kIo, fmt::format("control store read {} ({})", k, s.ToString())};
+  }
+  return value;
+}
+
 void ControlStore::put_raw_for_test(const std::string& key, const std::string& value) {
   leveldb::WriteOptions wo;
   wo.sync = true;

@@ -70,6 +70,16 @@ class ControlStore {
 
   static std::string key_of(const core::TimelineKey& key);
 
+  // Learner positions of a timeline (WAL removal honours them), under key
+  // "learners/<tenant-hex>/<timeline-hex>": text lines "<name> <lsn-decimal>",
+  // one per slot ("slot:<name>") or slotless connection ("conn:<app name>").
+  // Outside the "timeline/" prefix, so list() never sees it. put is synced
+  // (a restart must not remove WAL a learner still needs); failure is fatal.
+  void put_learners(const core::TimelineKey& key, const std::string& text);
+  // The stored text, or empty when none; kIo on a LevelDB read failure.
+  base::Result<std::string> get_learners(const core::TimelineKey& key) const;
+  static std::string learners_key_of(const core::TimelineKey& key);
+
   // For tests: writes raw bytes under a key (sync=true).
   void put_raw_for_test(const std::string& key, const std::string& value);
 
