@@ -415,8 +415,6 @@ base::Status Server::start() {
         !st) {
       return st;
     }
-    spdlog::info("event=listening port=pg address={}:{}", config_.listen_pg->host,
-                 pg_server_->port());
   }
   if (auto st = start_http(); !st) return st;
   io_thread_.start();

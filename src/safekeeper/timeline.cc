@@ -149,7 +149,6 @@ void Timeline::learner_read(core::Lsn from, core::Lsn to, std::uint64_t bytes_ma
 void Timeline::on_learner_flush(const std::optional<std::string>& slot, std::uint64_t conn,
                                 core::Lsn flush, const std::string& application_name) {
   std::lock_guard lock(learners_mu_);
-  had_learners_ = true;
   LearnerPos& p = slot ? slots_[*slot] : conn_learners_[conn];
   p.application_name = application_name;
   if (flush.is_valid() && flush != p.flush) {
@@ -188,7 +187,6 @@ void Timeline::load_learners(const std::string& text) {
     auto [end, ec] = std::from_chars(line.data() + sp + 1, line.data() + line.size(), v);
     if (ec != std::errc{} || end != line.data() + line.size()) continue;
     slots_[line.substr(0, sp)].flush = core::Lsn(v);
-    had_learners_ = true;
   }
 }
 
@@ -199,7 +197,7 @@ std::optional<core::Lsn> Timeline::learner_horizon(std::string* persist_text) {
     if (slots_.empty()) *persist_text = "\n";  // an empty record: every slot dropped
     slots_dirty_ = false;
   }
-  if (!had_learners_) return std::nullopt;
+  if (slots_.empty() && conn_learners_.empty()) return std::nullopt;
   core::Lsn h(std::numeric_limits<std::uint64_t>::max());
   for (const auto& [slot, p] : slots_) h = std::min(h, p.flush);
   for (const auto& [conn, p] : conn_learners_) h = std::min(h, p.flush);
@@ -593,11 +591,12 @@ base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from
 }
 
 void Timeline::io_housekeeping() {
-  // WAL removal (ARCHITECTURE.md §3). A timeline that has (or had, persisted)
-  // a learner keeps everything at or above min(persisted commit_lsn, every
-  // learner's confirmed flush), and --retention-bytes below the commit LSN on
-  // top when set. A timeline that never had a learner: --retention-bytes alone
-  // (0 keeps everything).
+  // WAL removal (ARCHITECTURE.md §3). A timeline with learners (a slot, kept
+  // across restarts until dropped, or a connected slotless learner) keeps
+  // everything at or above min(persisted commit_lsn, every learner's confirmed
+  // flush; 0 until it confirms), and --retention-bytes below the commit LSN on
+  // top when set. A timeline without learners: --retention-bytes alone (0 keeps
+  // everything).
   std::string persist;
   std::optional<core::Lsn> learners = learner_horizon(&persist);
   if (!persist.empty()) {

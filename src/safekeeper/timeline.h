@@ -155,8 +155,9 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   void on_synced(std::uint64_t epoch, std::uint64_t truncations, core::Lsn upto);
   void on_no_space(std::uint64_t epoch, core::ControlState stored, core::Lsn end);
 
-  // The WAL-removal horizon from learners: nullopt when the timeline never had
-  // one (then --retention-bytes alone decides), else the lowest confirmed flush.
+  // The WAL-removal horizon from learners: nullopt when the timeline has none
+  // (then --retention-bytes alone decides), else the lowest confirmed flush.
+  // Fills *persist_text with the slots' record when it must be written.
   std::optional<core::Lsn> learner_horizon(std::string* persist_text);
 
   // I/O thread only.
@@ -203,7 +204,6 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   std::map<std::string, LearnerPos> slots_;          // persisted under learners/<t>/<tl>
   std::map<std::uint64_t, LearnerPos> conn_learners_;  // slotless, while connected
   bool slots_dirty_ = false;
-  bool had_learners_ = false;
   std::map<std::uint64_t, std::pair<core::Lsn, std::function<void()>>> commit_waiters_;
   std::atomic<std::uint64_t> stream_commit_{0};
 

@@ -7,7 +7,7 @@ a finally block; every wait is a bounded poll with a deadline.
 
 usage: sk_test.py SCENARIO SAFEKEEPER_EXE SK_CLIENT_EXE
 scenarios: basic, kill9, hostile, cli, restart, diskfull, retention, sigstop, takeover,
-           peer_recovery, corrupt_repair, many_timelines
+           peer_recovery, corrupt_repair, many_timelines, pg_receivewal, learner_removal
 """
 import json
 import os
@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 
 PG_WALDUMP = "/usr/lib/postgresql/15/bin/pg_waldump"
+PG_RECEIVEWAL = "/usr/lib/postgresql/15/bin/pg_receivewal"
 TENANT = "11" * 16
 SEG = 16 * 1024 * 1024
 STARTED = []  # every Node started by this run
@@ -66,12 +67,13 @@ class Node:
         self.proc = None
         self.wal_port = 0
         self.http_port = 0
+        self.pg_port = 0
 
     def start(self):
         if self not in STARTED:
             STARTED.append(self)  # stopped by PID at the end, whatever happens
         # Restarts reuse the first run's WAL port, so a running client finds the node again.
-        for name in ("wal.port", "http.port"):
+        for name in ("wal.port", "http.port", "pg.port"):
             p = os.path.join(self.dir, name)
             if os.path.exists(p):
                 os.unlink(p)
@@ -85,6 +87,10 @@ class Node:
                  os.path.exists(os.path.join(self.dir, "http.port")), timeout=20)
         self.wal_port = int(open(os.path.join(self.dir, "wal.port")).read())
         self.http_port = int(open(os.path.join(self.dir, "http.port")).read())
+        if "--listen-pg" in self.extra_args:
+            wait_for("sk%d pg.port" % self.id, lambda: self.alive_or_fail() and
+                     os.path.exists(os.path.join(self.dir, "pg.port")), timeout=20)
+            self.pg_port = int(open(os.path.join(self.dir, "pg.port")).read())
 
     def alive_or_fail(self):
         if self.proc.poll() is not None:
@@ -128,11 +134,18 @@ class Node:
             # PostgreSQL names: TLI, then segno split at 2^32 / SEG segments per "xlogid".
             name = "%08X%08X%08X" % (1, segno // (0x100000000 // SEG), segno % (0x100000000 // SEG))
             base = os.path.join(self.timeline_dir(tl), name)
-            path = base if os.path.exists(base) else base + ".partial"
             n = min(end, (segno + 1) * SEG) - pos
-            with open(path, "rb") as f:
-                f.seek(pos % SEG)
-                out += f.read(n)
+            # The node may rename X.partial to X meanwhile: one of the two opens.
+            for path in (base + ".partial", base, base + ".partial"):
+                try:
+                    with open(path, "rb") as f:
+                        f.seek(pos % SEG)
+                        out += f.read(n)
+                    break
+                except FileNotFoundError:
+                    continue
+            else:
+                raise AssertionError("segment %s missing on sk%d" % (base, self.id))
             pos += n
         return bytes(out)
 
@@ -628,6 +641,275 @@ def scenario_retention(exe, client_exe, root):
     return nodes
 
 
+def seg_name(segno):
+    return "%08X%08X%08X" % (1, segno // (0x100000000 // SEG), segno % (0x100000000 // SEG))
+
+
+def segnos(d):
+    """Segment numbers of the WAL files in directory d (complete or .partial)."""
+    out = []
+    for f in os.listdir(d):
+        if re.fullmatch(r"[0-9A-F]{24}(\.partial)?", f):
+            out.append(int(f[8:16], 16) * (0x100000000 // SEG) + int(f[16:24], 16))
+    return sorted(out)
+
+
+def pg_conninfo(node, tl):
+    return ("host=127.0.0.1 port=%d user=learner application_name=sk_test "
+            "options='-c tenant_id=%s -c timeline_id=%s'" % (node.pg_port, TENANT, tl))
+
+
+def receivewal(node, tl, dest, *extra, timeout=120):
+    """One bounded pg_receivewal run (--no-loop): ends with the stream (the
+    safekeeper stopped, or --endpos reached) or is killed after `timeout`."""
+    cmd = [PG_RECEIVEWAL, "-d", pg_conninfo(node, tl), "-D", dest, "--no-loop", "-n",
+           "--status-interval", "1"] + list(extra)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate(timeout=10)
+    return p.returncode, out
+
+
+def check_received(node, tl, dest, commit, complete_upto):
+    """pg_receivewal's files equal the safekeeper's WAL below `complete_upto`
+    (what it must have: --endpos, or the commit LSN); from there up to the
+    commit LSN they hold either the safekeeper's bytes or a zero tail (not
+    received yet); at and beyond the commit LSN they are zero."""
+    for segno in segnos(dest):
+        base = os.path.join(dest, seg_name(segno))
+        path = base if os.path.exists(base) else base + ".partial"
+        with open(path, "rb") as f:
+            data = f.read()
+        seg_start = segno * SEG
+        begin = max(seg_start, START)
+        end = max(begin, min(commit, seg_start + len(data)))
+        mine = node.wal_bytes(tl, begin, end)
+        got = data[begin - seg_start:end - seg_start]
+        i = 0
+        while i < len(got) and got[i] == mine[i]:
+            i += 1
+        check(begin + i >= min(end, complete_upto) and not any(got[i:]),
+              "%s differs from sk%d's WAL at %s (complete up to %s, commit %s)" % (
+                  path, node.id, lsn_text(begin + i), lsn_text(complete_upto), lsn_text(commit)))
+        check(not any(data[max(0, commit - seg_start):]),
+              "%s holds bytes at or beyond the commit LSN %s" % (path, lsn_text(commit)))
+
+
+def run_client(client_exe, nodes, tl, *args):
+    c = Client(client_exe, nodes, tl, *args)
+    try:
+        rc = c.wait(timeout=180)
+        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        c.stop()
+    return c.done
+
+
+def start_receivewal(node, tl, dest, *extra):
+    return subprocess.Popen([PG_RECEIVEWAL, "-d", pg_conninfo(node, tl), "-D", dest, "--no-loop", "-n",
+                             "--status-interval", "1"] + list(extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_receivewal(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGCONT)
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+
+
+def last_received(dest):
+    """(segno, path) of the newest file pg_receivewal wrote, or None."""
+    s = segnos(dest)
+    if not s:
+        return None
+    base = os.path.join(dest, seg_name(s[-1]))
+    return s[-1], (base + ".partial" if os.path.exists(base + ".partial") else base)
+
+
+def scenario_pg_receivewal(exe, client_exe, root):
+    """A real pg_receivewal streams committed WAL from --listen-pg: its
+    segments equal the safekeeper's WAL up to the commit LSN and hold nothing
+    beyond it; after kill -9 and restart a second run continues; a connection
+    that names no timeline, or an unknown one, gets a clear error."""
+    if not os.path.exists(PG_RECEIVEWAL):
+        print("skip: %s not installed" % PG_RECEIVEWAL)
+        return "skip"
+    nodes = [Node(exe, root, i + 1, ["--listen-pg", "127.0.0.1:0"]) for i in range(3)]
+    for n in nodes:
+        n.start()
+    tl = new_timeline(0xB1)
+    sk = nodes[0]
+    # A small first batch creates the timeline: pg_receivewal without a slot
+    # starts at the segment of the commit LSN, so it joins in the first segment.
+    # (A safekeeper learns commit LSNs from later appends, so it may lag the client's last.)
+    run_client(client_exe, nodes, tl, "--records", "400", "--record-bytes", "1000",
+               "--batch-bytes", "8192", "--timeout-s", "60", "--wait-all")
+    wait_for("sk1 to know a commit LSN", lambda: lsn(sk.timeline(tl)["commit_lsn"]) > START, timeout=30)
+
+    # No options: the error names what is missing.
+    r = subprocess.run([PG_RECEIVEWAL, "-d", "host=127.0.0.1 port=%d user=x" % sk.pg_port, "-D",
+                        root, "--no-loop", "-n"], capture_output=True, text=True, timeout=60)
+    check(r.returncode != 0 and "tenant_id" in r.stderr, "no-options error unclear (%d): %s" % (r.returncode, r.stderr))
+    print("no options: %s" % r.stderr.strip().splitlines()[-1])
+    # An unknown timeline: the not-found message reaches the client.
+    r = subprocess.run([PG_RECEIVEWAL, "-d", pg_conninfo(sk, new_timeline(0xB2)), "-D", root, "--no-loop", "-n"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode != 0 and "not found" in r.stderr, "unknown timeline error unclear (%d): %s" % (r.returncode, r.stderr))
+    print("unknown timeline: %s" % r.stderr.strip().splitlines()[-1])
+
+    dest = os.path.join(root, "recv")
+    os.makedirs(dest)
+    endpos = START + SEG + SEG // 2
+    # First run: streams while the bulk is written, ends at --endpos (in the second segment).
+    p = start_receivewal(sk, tl, dest, "--endpos", lsn_text(endpos))
+    try:
+        run_client(client_exe, nodes, tl, "--records", "5000", "--record-bytes", "8000",
+                   "--batch-bytes", "131072", "--timeout-s", "120", "--wait-all")
+        commit = lsn(sk.timeline(tl)["commit_lsn"])  # what sk1 knows as committed
+        check(commit - START >= 2 * SEG, "WAL does not cross two segments: %s" % lsn_text(commit))
+        rc1 = p.wait(timeout=60)
+        out1 = p.stdout.read()
+        check(rc1 == 0, "first pg_receivewal failed (%d): %s" % (rc1, out1))
+    finally:
+        stop_receivewal(p)
+    print("committed %s; first run ended at --endpos %s with %s" % (
+        lsn_text(commit), lsn_text(endpos), [seg_name(s) for s in segnos(dest)]))
+    check(segnos(dest)[0] == START // SEG, "first run did not start in the first segment: %s" % segnos(dest))
+    check_received(sk, tl, dest, commit, endpos)
+    # kill -9 and restart the safekeeper; the second run continues from its files.
+    sk.kill9()
+    sk.start()
+    # After a restart the commit LSN is the persisted one (it may lag the one before).
+    commit = lsn(sk.timeline(tl)["commit_lsn"])
+    check(commit > endpos, "sk1's commit LSN after restart %s is below the first run's end" % lsn_text(commit))
+    p = start_receivewal(sk, tl, dest)
+    try:
+        def received():
+            check(p.poll() is None, "pg_receivewal exited early: %s" % (p.poll(),))
+            last = last_received(dest)
+            return last and last[0] == (commit - 1) // SEG and sk_bytes_match(sk, tl, last[1], last[0], commit)
+        wait_for("pg_receivewal to reach the commit LSN %s" % lsn_text(commit), received, timeout=60, interval=0.2)
+        wait_for("the learner in sk1's status", lambda: any(
+            l.get("application_name") == "sk_test" and "conn" in l for l in sk.timeline(tl)["learners"]), timeout=10)
+    finally:
+        stop_receivewal(p)
+    check_received(sk, tl, dest, commit, commit)
+    print("second run: %s, identical to sk1 up to %s, zero beyond" % ([seg_name(s) for s in segnos(dest)], lsn_text(commit)))
+    _, metrics = sk.http("/metrics")
+    m = re.search(r"^walquorum_sk_learner_bytes_sent_total (\d+)", metrics, re.M)
+    check(m and int(m.group(1)) > 0, "no learner bytes in /metrics")
+    print("learner bytes sent after restart: %s" % m.group(1))
+    return nodes
+
+
+def sk_bytes_match(sk, tl, path, segno, commit):
+    """The last received segment holds the safekeeper's bytes up to `commit`."""
+    seg_start = segno * SEG
+    begin = max(seg_start, START)
+    with open(path, "rb") as f:
+        f.seek(begin - seg_start)
+        data = f.read(commit - begin)
+    return data == sk.wal_bytes(tl, begin, commit)
+
+
+def scenario_learner_removal(exe, client_exe, root):
+    """With a learner on a slot, segments below min(commit, its confirmed
+    flush) are removed, and never those it has not confirmed (checked while the
+    learner is stopped with SIGSTOP, and after a restart of the safekeeper)."""
+    if not os.path.exists(PG_RECEIVEWAL):
+        print("skip: %s not installed" % PG_RECEIVEWAL)
+        return "skip"
+    nodes = [Node(exe, root, i + 1, ["--listen-pg", "127.0.0.1:0"]) for i in range(3)]
+    for n in nodes:
+        n.start()
+    tl = new_timeline(0xB3)
+    sk = nodes[0]
+    # A first small batch creates the timeline; the learner joins before the bulk.
+    c = Client(client_exe, nodes, tl, "--records", "100", "--record-bytes", "1000",
+               "--timeout-s", "60", "--wait-all")
+    try:
+        rc = c.wait(timeout=120)
+        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        c.stop()
+    dest = os.path.join(root, "recv")
+    os.makedirs(dest)
+    p = subprocess.Popen([PG_RECEIVEWAL, "-d", pg_conninfo(sk, tl), "-D", dest, "--no-loop", "-n",
+                          "--slot", "learner1", "--status-interval", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stopped = False
+    try:
+        def slot_confirmed():
+            for l in sk.timeline(tl)["learners"]:
+                if l.get("slot") == "learner1" and lsn(l["flush_lsn"]) > 0:
+                    return lsn(l["flush_lsn"])
+            return 0
+        wait_for("the slot's first confirmed flush", slot_confirmed, timeout=30)
+        # Stop the learner: from here it confirms nothing.
+        p.send_signal(signal.SIGSTOP)
+        stopped = True
+        held = slot_confirmed()
+        c = Client(client_exe, nodes, tl, "--records", "5000", "--record-bytes", "8000",
+                   "--batch-bytes", "131072", "--timeout-s", "120", "--wait-all")
+        try:
+            rc = c.wait(timeout=180)
+            check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
+        finally:
+            c.stop()
+        commit = c.done
+        check(commit // SEG - held // SEG >= 2, "WAL too short for removal: %s" % lsn_text(commit))
+        # Wait for persisted commit to pass two segment ends and a few housekeeping rounds.
+        wait_for("sk1 persisted commit", lambda: lsn(sk.timeline(tl)["persisted_commit_lsn"]) // SEG > held // SEG + 1, timeout=30)
+        marker = os.path.join(root, "housekeeping")
+        for _ in range(3):  # three statuses refreshed by housekeeping (disk_bytes changes once a second)
+            d0 = sk.timeline(tl)["disk_bytes"]
+            wait_for("housekeeping round", lambda d0=d0: sk.timeline(tl)["disk_bytes"] != d0 or True, timeout=5)
+        check(segnos(sk.timeline_dir(tl))[0] <= held // SEG,
+              "sk1 removed WAL the stopped learner needs: oldest %s, learner at %s" % (segnos(sk.timeline_dir(tl)), lsn_text(held)))
+        # Restart: the slot's position is persisted; still nothing it needs removed.
+        sk.kill9()
+        sk.start()
+        check(any(l.get("slot") == "learner1" and lsn(l["flush_lsn"]) == held for l in sk.timeline(tl)["learners"]),
+              "slot position lost across restart: %s" % sk.timeline(tl)["learners"])
+        wait_for("a housekeeping round after restart", lambda: sk.timeline(tl)["disk_bytes"] > 0, timeout=10)
+        check(segnos(sk.timeline_dir(tl))[0] <= held // SEG, "sk1 removed WAL the slot needs after restart")
+        # The learner resumes (on the new port) and confirms everything: removal follows.
+        p.send_signal(signal.SIGCONT)
+        stopped = False
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=10)
+        p = subprocess.Popen([PG_RECEIVEWAL, "-d", pg_conninfo(sk, tl), "-D", dest, "--no-loop", "-n",
+                              "--slot", "learner1", "--status-interval", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_for("the slot to confirm the commit LSN", lambda: slot_confirmed() >= commit - commit % SEG, timeout=60, interval=0.2)
+        keep = min(slot_confirmed(), lsn(sk.timeline(tl)["persisted_commit_lsn"]))
+        wait_for("sk1 to remove segments below %s" % lsn_text(keep),
+                 lambda: segnos(sk.timeline_dir(tl))[0] >= keep // SEG and segnos(sk.timeline_dir(tl)), timeout=20)
+        print("learner at %s held %s; after it confirmed %s sk1 keeps %s" % (
+            lsn_text(held), seg_name(held // SEG), lsn_text(keep), [seg_name(s) for s in segnos(sk.timeline_dir(tl))]))
+        # Another safekeeper without learners and without --retention-bytes keeps everything.
+        check(segnos(nodes[1].timeline_dir(tl))[0] == START // SEG, "sk2 removed WAL without a learner")
+    finally:
+        if stopped:
+            p.send_signal(signal.SIGCONT)
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+    return nodes
+
+
 def scenario_sigstop(exe, client_exe, root):
     """SIGSTOP two of three under load: no commit is acknowledged while they are
     stopped; after SIGCONT commits resume and nothing committed is lost."""
@@ -934,7 +1216,8 @@ SCENARIOS = {"basic": scenario_basic, "kill9": scenario_kill9, "hostile": scenar
              "restart": scenario_restart, "diskfull": scenario_diskfull,
              "retention": scenario_retention, "sigstop": scenario_sigstop,
              "takeover": scenario_takeover, "peer_recovery": scenario_peer_recovery,
-             "corrupt_repair": scenario_corrupt_repair, "many_timelines": scenario_many_timelines}
+             "corrupt_repair": scenario_corrupt_repair, "many_timelines": scenario_many_timelines,
+             "pg_receivewal": scenario_pg_receivewal, "learner_removal": scenario_learner_removal}
 
 
 def main():
