@@ -821,9 +821,11 @@ def sk_bytes_match(sk, tl, path, segno, commit):
 
 
 def scenario_learner_removal(exe, client_exe, root):
-    """With a learner on a slot, segments below min(commit, its confirmed
-    flush) are removed, and never those it has not confirmed (checked while the
-    learner is stopped with SIGSTOP, and after a restart of the safekeeper)."""
+    """With a learner on a slot, sk1 removes segments below min(persisted
+    commit, its confirmed flush) and never one it has not confirmed: checked
+    while the learner is stopped (SIGSTOP) and after sk1 restarts (the slot's
+    position is persisted); once it confirms, the old segments go. sk2, with
+    no learner and no --retention-bytes, keeps everything."""
     if not os.path.exists(PG_RECEIVEWAL):
         print("skip: %s not installed" % PG_RECEIVEWAL)
         return "skip"
@@ -832,81 +834,59 @@ def scenario_learner_removal(exe, client_exe, root):
         n.start()
     tl = new_timeline(0xB3)
     sk = nodes[0]
-    # A first small batch creates the timeline; the learner joins before the bulk.
-    c = Client(client_exe, nodes, tl, "--records", "100", "--record-bytes", "1000",
-               "--timeout-s", "60", "--wait-all")
-    try:
-        rc = c.wait(timeout=120)
-        check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
-    finally:
-        c.stop()
+    run_client(client_exe, nodes, tl, "--records", "400", "--record-bytes", "1000",
+               "--batch-bytes", "8192", "--timeout-s", "60", "--wait-all")
+    wait_for("sk1 to know a commit LSN", lambda: lsn(sk.timeline(tl)["commit_lsn"]) > START, timeout=30)
     dest = os.path.join(root, "recv")
     os.makedirs(dest)
-    p = subprocess.Popen([PG_RECEIVEWAL, "-d", pg_conninfo(sk, tl), "-D", dest, "--no-loop", "-n",
-                          "--slot", "learner1", "--status-interval", "1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    stopped = False
+
+    def slot_flush():
+        for l in sk.timeline(tl)["learners"]:
+            if l.get("slot") == "learner1":
+                return lsn(l["flush_lsn"])
+        return 0
+
+    def oldest():
+        return segnos(sk.timeline_dir(tl))[0]
+
+    p = start_receivewal(sk, tl, dest, "--slot", "learner1")
     try:
-        def slot_confirmed():
-            for l in sk.timeline(tl)["learners"]:
-                if l.get("slot") == "learner1" and lsn(l["flush_lsn"]) > 0:
-                    return lsn(l["flush_lsn"])
-            return 0
-        wait_for("the slot's first confirmed flush", slot_confirmed, timeout=30)
-        # Stop the learner: from here it confirms nothing.
+        wait_for("the slot's first confirmed flush", slot_flush, timeout=30)
+        # From here the learner confirms nothing: all it can have confirmed is in the first segment.
         p.send_signal(signal.SIGSTOP)
-        stopped = True
-        held = slot_confirmed()
-        c = Client(client_exe, nodes, tl, "--records", "5000", "--record-bytes", "8000",
+        run_client(client_exe, nodes, tl, "--records", "5000", "--record-bytes", "8000",
                    "--batch-bytes", "131072", "--timeout-s", "120", "--wait-all")
-        try:
-            rc = c.wait(timeout=180)
-            check(rc == 0 and c.done, "client failed (%s):\n%s" % (rc, c.output()))
-        finally:
-            c.stop()
-        commit = c.done
-        check(commit // SEG - held // SEG >= 2, "WAL too short for removal: %s" % lsn_text(commit))
-        # Wait for persisted commit to pass two segment ends and a few housekeeping rounds.
-        wait_for("sk1 persisted commit", lambda: lsn(sk.timeline(tl)["persisted_commit_lsn"]) // SEG > held // SEG + 1, timeout=30)
-        marker = os.path.join(root, "housekeeping")
-        for _ in range(3):  # three statuses refreshed by housekeeping (disk_bytes changes once a second)
-            d0 = sk.timeline(tl)["disk_bytes"]
-            wait_for("housekeeping round", lambda d0=d0: sk.timeline(tl)["disk_bytes"] != d0 or True, timeout=5)
-        check(segnos(sk.timeline_dir(tl))[0] <= held // SEG,
-              "sk1 removed WAL the stopped learner needs: oldest %s, learner at %s" % (segnos(sk.timeline_dir(tl)), lsn_text(held)))
-        # Restart: the slot's position is persisted; still nothing it needs removed.
+        held = slot_flush()
+        check(held // SEG == START // SEG, "the stopped learner confirmed %s" % lsn_text(held))
+        wait_for("sk1's persisted commit two segments on",
+                 lambda: lsn(sk.timeline(tl)["persisted_commit_lsn"]) // SEG >= START // SEG + 2, timeout=30)
+        # Housekeeping (removal, then disk_bytes) has run after the bulk was written.
+        wait_for("a housekeeping round", lambda: sk.timeline(tl)["disk_bytes"] >= 2 * SEG, timeout=20)
+        check(oldest() == START // SEG, "sk1 removed WAL the stopped learner needs: %s" % segnos(sk.timeline_dir(tl)))
+        # Restart: the slot's position comes back from the control store.
         sk.kill9()
         sk.start()
-        check(any(l.get("slot") == "learner1" and lsn(l["flush_lsn"]) == held for l in sk.timeline(tl)["learners"]),
-              "slot position lost across restart: %s" % sk.timeline(tl)["learners"])
-        wait_for("a housekeeping round after restart", lambda: sk.timeline(tl)["disk_bytes"] > 0, timeout=10)
-        check(segnos(sk.timeline_dir(tl))[0] <= held // SEG, "sk1 removed WAL the slot needs after restart")
-        # The learner resumes (on the new port) and confirms everything: removal follows.
-        p.send_signal(signal.SIGCONT)
-        stopped = False
-        p.send_signal(signal.SIGINT)
-        p.wait(timeout=10)
-        p = subprocess.Popen([PG_RECEIVEWAL, "-d", pg_conninfo(sk, tl), "-D", dest, "--no-loop", "-n",
-                              "--slot", "learner1", "--status-interval", "1"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_for("the slot to confirm the commit LSN", lambda: slot_confirmed() >= commit - commit % SEG, timeout=60, interval=0.2)
-        keep = min(slot_confirmed(), lsn(sk.timeline(tl)["persisted_commit_lsn"]))
-        wait_for("sk1 to remove segments below %s" % lsn_text(keep),
-                 lambda: segnos(sk.timeline_dir(tl))[0] >= keep // SEG and segnos(sk.timeline_dir(tl)), timeout=20)
-        print("learner at %s held %s; after it confirmed %s sk1 keeps %s" % (
-            lsn_text(held), seg_name(held // SEG), lsn_text(keep), [seg_name(s) for s in segnos(sk.timeline_dir(tl))]))
-        # Another safekeeper without learners and without --retention-bytes keeps everything.
-        check(segnos(nodes[1].timeline_dir(tl))[0] == START // SEG, "sk2 removed WAL without a learner")
+        check(slot_flush() == held, "slot position lost across restart: %s" % sk.timeline(tl)["learners"])
+        wait_for("a housekeeping round after restart", lambda: sk.timeline(tl)["disk_bytes"] >= 2 * SEG, timeout=20)
+        check(oldest() == START // SEG, "sk1 removed WAL the slot needs after restart")
+        print("learner stopped at %s: sk1 keeps %s" % (lsn_text(held), [seg_name(s) for s in segnos(sk.timeline_dir(tl))]))
     finally:
-        if stopped:
-            p.send_signal(signal.SIGCONT)
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
+        stop_receivewal(p)
+    # The learner comes back (the port changed with the restart) and confirms: removal follows.
+    commit = lsn(sk.timeline(tl)["commit_lsn"])
+    p = start_receivewal(sk, tl, dest, "--slot", "learner1")
+    try:
+        wait_for("the slot to confirm %s" % lsn_text(commit), lambda: slot_flush() >= commit, timeout=60, interval=0.2)
+        keep = min(slot_flush(), lsn(sk.timeline(tl)["persisted_commit_lsn"]))
+        check(keep // SEG > START // SEG, "nothing to remove: keep %s" % lsn_text(keep))
+        wait_for("sk1 to remove segments below %s" % lsn_text(keep), lambda: oldest() == keep // SEG, timeout=20)
+        print("learner confirmed %s: sk1 keeps %s" % (lsn_text(keep), [seg_name(s) for s in segnos(sk.timeline_dir(tl))]))
+    finally:
+        stop_receivewal(p)
+    check(segnos(nodes[1].timeline_dir(tl))[0] == START // SEG, "sk2 removed WAL without a learner")
+    _, metrics = sk.http("/metrics")
+    check(re.search(r'^walquorum_sk_learner_flush_lsn\{[^}]*timeline_id="%s"\} %d$' % (tl, slot_flush()), metrics, re.M),
+          "walquorum_sk_learner_flush_lsn missing or wrong")
     return nodes
 
 
