@@ -1,7 +1,9 @@
 // proposer::Client (see client.h): core::Proposer driven over net::FramedConnection
 // and the codec on one network thread. Public calls hand work to that thread
 // through a mutex-protected queue (appends) or asio::post, and wait on a
-// condition variable for what it publishes (state, commit_lsn, superseded).
+// condition variable for what it publishes (state, superseded). Commit waiters
+// sleep on their own slot, filed by LSN, so an advance of commit_lsn wakes only
+// those it answers (many committers each waiting for their own record).
 #include "proposer/client.h"
 
 #include <algorithm>
@@ -88,6 +90,15 @@ struct Client::Impl {
       sk_status.push_back(std::move(s));
     }
   }
+
+  // One blocked wait_committed() caller. The slot lives on its stack; it is in
+  // commit_waiters (under its LSN) exactly while !woken. Whoever sets woken
+  // (a commit reaching the LSN, or the client ending) unfiles it; a caller
+  // timing out unfiles itself.
+  struct CommitWaiter {
+    std::condition_variable cv;
+    bool woken = false;
+  };
 
   // ---- network thread ----------------------------------------------------------------
 
@@ -505,16 +516,21 @@ struct Client::Impl {
   // Moves queued appends into the core while it has room, grouping adjacent
   // small ones into one proposal of at most window_bytes_max.
   void pump() {
-    if (finished || proposer.state() != core::Proposer::State::kElected) return;
+    if (finished || proposer.state() != core::Proposer::State::kElected) {
+      std::lock_guard lk(mu);
+      pump_posted = false;
+      return;
+    }
     // Bounded: each round removes at least one chunk from a bounded queue.
     for (;;) {
-      std::vector<std::uint8_t> batch;
+      std::vector<std::vector<std::uint8_t>> taken;
+      std::uint64_t total = 0;
       Lsn begin;
       {
         std::lock_guard lk(mu);
+        pump_posted = false;  // appends queued from here on post again
         if (pending.empty()) return;
         std::size_t n = 0;
-        std::uint64_t total = 0;
         for (const auto& c : pending) {
           if (n > 0 && total + c.size() > opt.window_bytes_max) break;
           total += c.size();
@@ -525,14 +541,9 @@ struct Client::Impl {
           n = 1;
           total = pending.front().size();
         }
-        if (n == 1) {
-          batch = std::move(pending.front());
-        } else {
-          batch.reserve(total);
-          for (std::size_t k = 0; k < n; ++k) {
-            batch.insert(batch.end(), pending[k].begin(), pending[k].end());
-          }
-        }
+        // Moved out here and joined after unlocking: append() callers wait on
+        // mu, and joining copies up to window_bytes_max bytes.
+        for (std::size_t k = 0; k < n; ++k) taken.push_back(std::move(pending[k]));
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
         begin = pending_begin;
         pending_begin += total;
@@ -541,6 +552,13 @@ struct Client::Impl {
                   begin, proposer.end_lsn());
       }
       cv.notify_all();  // room in the queue for a blocked append()
+      std::vector<std::uint8_t> batch;
+      if (taken.size() == 1) {
+        batch = std::move(taken.front());
+      } else {
+        batch.reserve(total);
+        for (const auto& c : taken) batch.insert(batch.end(), c.begin(), c.end());
+      }
       apply(proposer.propose(begin, std::move(batch)));
       if (finished || proposer.state() != core::Proposer::State::kElected) return;
     }
@@ -558,9 +576,20 @@ struct Client::Impl {
       auto stop_at = callbacks.upper_bound(c);
       for (auto it = callbacks.begin(); it != stop_at; ++it) ready.push_back(std::move(it->second));
       callbacks.erase(callbacks.begin(), stop_at);
+      wake_waiters_locked(commit_waiters.upper_bound(c));
     }
-    cv.notify_all();
     for (auto& f : ready) f(base::Ok{});  // in LSN order
+  }
+
+  // Under mu: wakes and unfiles the wait_committed() callers before `stop_at`.
+  // Notified under mu because each slot lives on its waiter's stack: once mu
+  // is released the woken waiter may return and destroy it.
+  void wake_waiters_locked(std::multimap<Lsn, CommitWaiter*>::iterator stop_at) {
+    for (auto it = commit_waiters.begin(); it != stop_at; ++it) {
+      it->second->woken = true;
+      it->second->cv.notify_one();
+    }
+    commit_waiters.erase(commit_waiters.begin(), stop_at);
   }
 
   // Runs the callbacks that can be answered now: committed ones (in LSN
@@ -594,6 +623,7 @@ struct Client::Impl {
       failed.swap(callbacks);
       pending.clear();
       pending_bytes = 0;
+      wake_waiters_locked(commit_waiters.end());
     }
     cv.notify_all();
     for (auto& [lsn, f] : failed) f(terminal_error_of(State::kSuperseded, t));
@@ -665,6 +695,8 @@ struct Client::Impl {
   std::uint64_t pending_bytes = 0;
   std::uint64_t pending_bytes_max = 0;
   std::multimap<Lsn, std::function<void(base::Status)>> callbacks;
+  bool pump_posted = false;  // a pump() is posted and has not yet looked at `pending`
+  std::multimap<Lsn, CommitWaiter*> commit_waiters;
   std::vector<SafekeeperStatus> sk_status;
   std::string last_refusal;  // for the message of a wait_elected timeout
 };
@@ -762,6 +794,7 @@ void Client::stop() {
     if (m.stop_requested) return;
     m.stop_requested = true;
     if (m.state == State::kCampaigning || m.state == State::kElected) m.state = State::kStopped;
+    m.wake_waiters_locked(m.commit_waiters.end());
   }
   m.cv.notify_all();
   // Close the connections on the network thread, then end it: the closes are
@@ -810,8 +843,12 @@ base::Result<Lsn> Client::append(std::span<const std::uint8_t> wal,
                                  std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
   auto deadline = Clock::now() + timeout;
+  // Copied before locking (mu is what the network thread and every waiter
+  // need), unless it is refused below for its size anyway.
   std::vector<std::uint8_t> copy;
+  if (wal.size() <= m.opt.window_bytes_max) copy.assign(wal.begin(), wal.end());
   Lsn new_end;
+  bool post = false;
   {
     std::unique_lock lk(m.mu);
     if (auto e = m.terminal_locked()) return base::Unexpected{e->error()};
@@ -851,28 +888,38 @@ base::Result<Lsn> Client::append(std::span<const std::uint8_t> wal,
                       "end_lsn {})",
                       wal.size(), timeout.count(), m.pending_bytes, m.commit, m.end)};
     }
-    copy.assign(wal.begin(), wal.end());
     m.pending.push_back(std::move(copy));
     m.pending_bytes += wal.size();
     m.end += wal.size();
     m.appended_bytes += wal.size();
     new_end = m.end;
+    // One posted pump() takes every chunk queued before it runs, so only the
+    // first append after it started looking needs to wake the network thread.
+    post = !m.pump_posted;
+    m.pump_posted = true;
   }
-  // Only the first chunk queued after a drain needs to wake the network thread;
-  // a spare post is harmless (pump() finds nothing).
-  asio::post(m.io, [&m] { m.pump(); });
+  if (post) asio::post(m.io, [&m] { m.pump(); });
   return new_end;
 }
 
 base::Status Client::wait_committed(Lsn lsn, std::chrono::milliseconds timeout) {
   Impl& m = *impl_;
-  std::unique_lock lk(m.mu);
   auto deadline = Clock::now() + timeout;
-  bool done = m.cv.wait_until(lk, deadline,
-                              [&] { return m.commit >= lsn || m.terminal_locked().has_value(); });
+  std::unique_lock lk(m.mu);
+  if (m.commit < lsn && !m.terminal_locked()) {
+    // Filed under mu before sleeping, and every commit advance and ending
+    // wakes under mu, so no wake-up falls between the check and the wait.
+    Impl::CommitWaiter w;
+    auto it = m.commit_waiters.emplace(lsn, &w);
+    if (!w.cv.wait_until(lk, deadline, [&] { return w.woken; })) {
+      m.commit_waiters.erase(it);
+    } else {
+      WQ_ASSERT(m.commit >= lsn || m.terminal_locked(), "wait_committed({}) woken at commit_lsn {}",
+                lsn, m.commit);
+    }
+  }
   if (m.commit >= lsn) return base::Ok{};
   if (auto e = m.terminal_locked()) return *e;
-  WQ_ASSERT(!done, "wait_committed woke without a reason");
   return error(base::ErrorCode::kTimeout,
                fmt::format("{} not committed within {} ms (commit_lsn {}, end_lsn {})", lsn,
                            timeout.count(), m.commit, m.end));

@@ -48,6 +48,7 @@ struct Args {
   std::uint32_t record_bytes = 1000;
   std::uint32_t batch_records = 16;
   int waiters = 4;
+  int lsn_waiters = 0;
   bool pipelined = false;
   int commit_timeout_ms = 1000;
   int elect_timeout_ms = 30000;
@@ -124,6 +125,90 @@ std::string elected_line(const wq::proposer::Elected& e) {
   return fmt::format("elected term={} term_start_lsn={} timeline_start_lsn={} prev_record_lsn={}",
                      e.term.value(), e.term_start_lsn.to_string(),
                      e.timeline_start_lsn.to_string(), e.prev_record_lsn.to_string());
+}
+
+// Many wait_committed() callers at different LSNs at once: `n` threads wait for
+// the end of (or a byte inside) one of the next batches, started before those
+// are appended, and every fourth for an LSN past the last of them. Each lower
+// one must return ok with commit_lsn at or past its LSN; each past the end must
+// time out (after its full timeout) while the lower ones succeed. Returns the
+// failure, or "" and the counts.
+std::string run_lsn_waiters(Client& c, Generator& gen, const Args& a, int n, int* near_ok,
+                            int* far_timeouts) {
+  constexpr int kBatches = 8;
+  std::vector<std::vector<std::uint8_t>> batches;
+  std::vector<Lsn> batch_ends;
+  Lsn at = c.end_lsn();
+  for (int i = 0; i < kBatches; ++i) {
+    batches.push_back(gen.next_batch());
+    at += batches.back().size();
+    batch_ends.push_back(at);
+  }
+  const Lsn last = at;
+  const auto far_timeout = std::chrono::milliseconds(a.commit_timeout_ms);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int started = 0;
+  std::vector<std::string> errors(static_cast<std::size_t>(n));
+  std::vector<bool> far(static_cast<std::size_t>(n));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < n; ++w) {
+    far[static_cast<std::size_t>(w)] = w % 4 == 3;
+    Lsn target = far[static_cast<std::size_t>(w)]
+                     ? last + 8 * static_cast<std::uint64_t>(w + 1)
+                     : batch_ends[static_cast<std::size_t>(w % kBatches)] - (w % 2);
+    threads.emplace_back([&, w, target] {
+      bool is_far = far[static_cast<std::size_t>(w)];
+      {
+        std::lock_guard lk(mu);
+        ++started;
+      }
+      cv.notify_all();
+      auto t0 = std::chrono::steady_clock::now();
+      auto st = c.wait_committed(target, is_far ? far_timeout : std::chrono::milliseconds(30000));
+      auto waited = std::chrono::steady_clock::now() - t0;
+      Lsn commit = c.commit_lsn();
+      std::string& err = errors[static_cast<std::size_t>(w)];
+      if (is_far) {
+        if (st || st.error().code != wq::base::ErrorCode::kTimeout) {
+          err = fmt::format("waiter {} at {} past the end {}: {} instead of a timeout", w,
+                            target.to_string(), last.to_string(),
+                            st ? std::string("ok") : st.error().message);
+        } else if (waited < far_timeout) {
+          err = fmt::format("waiter {} at {} timed out early", w, target.to_string());
+        }
+      } else if (!st) {
+        err = fmt::format("waiter {} at {}: {}", w, target.to_string(), st.error().message);
+      } else if (commit < target) {
+        err = fmt::format("waiter {} at {} returned ok at commit_lsn {}", w, target.to_string(),
+                          commit.to_string());
+      }
+    });
+  }
+  {
+    std::unique_lock lk(mu);
+    cv.wait_for(lk, 30s, [&] { return started == n; });
+  }
+  std::string failure;
+  for (int i = 0; i < kBatches && failure.empty(); ++i) {
+    auto r = c.append(batches[static_cast<std::size_t>(i)], 30s);
+    if (!r) {
+      failure = fmt::format("append: {}", r.error().message);
+    } else if (*r != batch_ends[static_cast<std::size_t>(i)]) {
+      failure = fmt::format("append returned {}, expected {}", r->to_string(),
+                            batch_ends[static_cast<std::size_t>(i)].to_string());
+    }
+  }
+  for (auto& t : threads) t.join();
+  if (!failure.empty()) return failure;
+  *near_ok = 0;
+  *far_timeouts = 0;
+  for (int w = 0; w < n; ++w) {
+    if (!errors[static_cast<std::size_t>(w)].empty()) return errors[static_cast<std::size_t>(w)];
+    ++(far[static_cast<std::size_t>(w)] ? *far_timeouts : *near_ok);
+  }
+  return "";
 }
 
 // Appends `records` records; `waiters` threads wait_committed on the batch ends
@@ -245,12 +330,18 @@ int run_write(Client& c, const wq::proposer::Elected& e, const Args& a) {
   if (waited != ends.size()) {
     return fail(fmt::format("{} waits of {} batches", waited.load(), ends.size()));
   }
+  int near_ok = 0;
+  int far_timeouts = 0;
+  if (a.lsn_waiters > 0) {
+    auto why = run_lsn_waiters(c, gen, a, a.lsn_waiters, &near_ok, &far_timeouts);
+    if (!why.empty()) return fail("lsn waiters: " + why);
+  }
   auto s = c.stats();
   say(fmt::format("done end={} last_record={} records={} commit={} callbacks={} waits={} "
-                  "appended_bytes={} misuse={}",
+                  "appended_bytes={} misuse={} lsn_waiters_ok={} lsn_waiters_timed_out={}",
                   gen.end().to_string(), gen.last_record().to_string(), gen.records(),
                   c.commit_lsn().to_string(), cb_order.size(), waited.load(), s.appended_bytes,
-                  misuse));
+                  misuse, near_ok, far_timeouts));
   c.stop();
   // After stop every call reports it.
   auto after = c.wait_committed(gen.end() + 8, 1s);
@@ -432,6 +523,9 @@ int main(int argc, char** argv) {
   app.add_option("--record-bytes", a.record_bytes);
   app.add_option("--batch-records", a.batch_records)->check(CLI::Range(1, 100000));
   app.add_option("--waiters", a.waiters)->check(CLI::Range(1, 64));
+  app.add_option("--lsn-waiters", a.lsn_waiters,
+                 "write mode: then this many waiters at different LSNs of 8 more batches")
+      ->check(CLI::Range(0, 256));
   app.add_option("--commit-timeout-ms", a.commit_timeout_ms);
   app.add_flag("--pipelined", a.pipelined, "stream: append without waiting for each commit");
   app.add_option("--window-bytes", a.window_bytes);

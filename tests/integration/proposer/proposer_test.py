@@ -235,7 +235,7 @@ def scenario_write(exe, check_exe, root):
     nodes = start_cluster(exe, root)
     tl = new_timeline(0x51)
     el, done = run_write(check_exe, root, nodes, tl, "c1", "--records", "3000", "--record-bytes", "1500",
-                         "--waiters", "4")
+                         "--waiters", "4", "--lsn-waiters", "32")
     check(lsn(el["term_start_lsn"]) == START, "a new timeline starts at %s, not %s" %
           (lsn_text(START), el["term_start_lsn"]))
     check(lsn(el["prev_record_lsn"]) == 0, "prev_record_lsn on a new timeline: %s" % el["prev_record_lsn"])
@@ -243,6 +243,10 @@ def scenario_write(exe, check_exe, root):
     check(lsn(done["commit"]) >= end, "commit %s below end %s" % (done["commit"], done["end"]))
     check(int(done["callbacks"]) == int(done["waits"]) > 0, "callbacks/waits: %s" % done)
     check(done["misuse"] == "refused", "an append with a wrong page header was accepted: %s" % done)
+    # 32 concurrent waiters at different LSNs: the 24 at or below the end
+    # returned ok, the 8 past it timed out.
+    check(int(done["lsn_waiters_ok"]) == 24 and int(done["lsn_waiters_timed_out"]) == 8,
+          "lsn waiters: %s" % done)
     print("wrote %d records, %d bytes; %s batches waited by 4 threads and callbacks" %
           (int(done["records"]), end - START, done["waits"]))
     flushes = [lsn(n.timeline(tl)["flush_lsn"]) for n in nodes]

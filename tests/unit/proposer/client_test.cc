@@ -6,8 +6,12 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace wq::proposer {
 
@@ -123,6 +127,55 @@ TEST_CASE("no safekeeper reachable: campaigning, waits time out, stop fails what
   });
   CHECK(late == 1);
   c.stop();  // idempotent
+}
+
+TEST_CASE("many wait_committed callers at different LSNs: each times out alone, stop() ends the rest") {
+  auto r = Client::start(base_options());
+  REQUIRE(r.has_value());
+  Client& c = **r;
+  // Nothing commits without a safekeeper. Even waiters have a short timeout
+  // and must each return kTimeout on their own; odd ones wait until stop().
+  constexpr int kWaiters = 16;
+  std::mutex mu;
+  std::condition_variable cv;
+  int returned_short = 0;
+  std::atomic<int> returned_long{0};
+  std::vector<base::Status> results(kWaiters, base::Status(base::Ok{}));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWaiters; ++w) {
+    threads.emplace_back([&, w] {
+      bool is_short = w % 2 == 0;
+      // Different LSNs, some equal, so the waiters share and split slots.
+      auto st = c.wait_committed(Lsn(static_cast<std::uint64_t>(1 << 24) + 8 * (w / 3 + 1)),
+                                 is_short ? 20ms : 60s);
+      results[static_cast<std::size_t>(w)] = st;
+      if (is_short) {
+        std::lock_guard lk(mu);
+        ++returned_short;
+        cv.notify_all();
+      } else {
+        ++returned_long;
+      }
+    });
+  }
+  {
+    std::unique_lock lk(mu);
+    CHECK(cv.wait_for(lk, 30s, [&] { return returned_short == kWaiters / 2; }));
+  }
+  CHECK(returned_long == 0);  // a timeout wakes no one else
+  c.stop();
+  for (auto& t : threads) t.join();
+  for (int w = 0; w < kWaiters; ++w) {
+    CAPTURE(w);
+    const auto& st = results[static_cast<std::size_t>(w)];
+    REQUIRE(!st.has_value());
+    if (w % 2 == 0) {
+      CHECK(st.error().code == base::ErrorCode::kTimeout);
+    } else {
+      CHECK(st.error().code == base::ErrorCode::kRefused);
+      CHECK(st.error().message == "client stopped");
+    }
+  }
 }
 
 TEST_CASE("proposer_id 0 picks one; the destructor stops a running client") {
