@@ -450,6 +450,16 @@ struct Client::Impl {
       return;
     }
     Lsn from = tail.begin + tail.chunk.size();
+    if (f->begin_lsn == from && f->wal.empty() && tail.chunk.empty() && from < f->commit_lsn) {
+      // A reply with no bytes below the peer's commit LSN: `from` is not a record
+      // boundary of its log (it lies inside the record that ends the window's
+      // predecessor), so start the window further back.
+      spdlog::debug("event=proposer_tail_not_boundary begin={}", tail.begin);
+      if (tail_widen()) {
+        tail_request();
+        return;
+      }
+    }
     if (f->begin_lsn != from || f->wal.empty()) {
       tail_retry_elsewhere(fmt::format("peer fetch from {} answered with [{}, +{})", from,
                                        f->begin_lsn, f->wal.size()));
