@@ -229,6 +229,7 @@ int run_write(Client& c, const wq::proposer::Elected& e, const Args& a) {
   };
 
   std::mutex cb_mu;
+  std::condition_variable cb_cv;  // a callback ran
   std::vector<Lsn> cb_order;
   std::uint64_t cb_errors = 0;
 
@@ -288,10 +289,11 @@ int run_write(Client& c, const wq::proposer::Elected& e, const Args& a) {
                           gen.end().to_string()));
       break;
     }
-    c.on_committed(*r, [&cb_mu, &cb_order, &cb_errors, end = *r](wq::base::Status st) {
+    c.on_committed(*r, [&cb_mu, &cb_cv, &cb_order, &cb_errors, end = *r](wq::base::Status st) {
       std::lock_guard lk(cb_mu);
       if (!st) ++cb_errors;
       cb_order.push_back(end);
+      cb_cv.notify_all();
     });
     {
       std::lock_guard lk(mu);
@@ -310,15 +312,9 @@ int run_write(Client& c, const wq::proposer::Elected& e, const Args& a) {
   if (!st) return fail(fmt::format("final wait_committed: {}", st.error().message));
   // Every callback is queued before its LSN could be answered by the network
   // thread only after this point; wait (bounded) until all ran.
-  for (int i = 0; i < 3000; ++i) {
-    {
-      std::lock_guard lk(cb_mu);
-      if (cb_order.size() == ends.size()) break;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
   {
-    std::lock_guard lk(cb_mu);
+    std::unique_lock lk(cb_mu);
+    cb_cv.wait_for(lk, 3s, [&] { return cb_order.size() == ends.size(); });
     if (cb_order.size() != ends.size() || cb_errors != 0) {
       return fail(fmt::format("on_committed: {} of {} callbacks ran, {} with an error",
                               cb_order.size(), ends.size(), cb_errors));
@@ -367,14 +363,26 @@ std::string stats_line(Client& c) {
 // commit, timeout and refusal, until "quit" (or EOF) on stdin.
 int run_stream(Client& c, const wq::proposer::Elected& e, const Args& a) {
   Generator gen(e, a);
-  static std::atomic<bool> quit{false};  // static: the detached reader may outlive this call
+  // Static: the detached reader may outlive this call.
+  static std::atomic<bool> quit{false};
+  static std::mutex quit_mu;
+  static std::condition_variable quit_cv;
   std::thread input([] {
     std::string line;
     while (std::getline(std::cin, line)) {
       if (line == "quit") break;
     }
-    quit = true;
+    {
+      std::lock_guard lk(quit_mu);
+      quit = true;
+    }
+    quit_cv.notify_all();
   });
+  // Idle until the next stats line is due or "quit" arrives, whichever is first.
+  auto idle = [] {
+    std::unique_lock lk(quit_mu);
+    quit_cv.wait_for(lk, 20ms, [] { return quit.load(); });
+  };
   input.detach();  // blocked in getline until stdin closes; the process exits anyway
   auto last_stats = std::chrono::steady_clock::now() - 1s;
   auto last_commit_line = last_stats;
@@ -399,7 +407,7 @@ int run_stream(Client& c, const wq::proposer::Elected& e, const Args& a) {
       }
       if (held.empty()) {
         if (gen.records() >= a.records) {
-          std::this_thread::sleep_for(20ms);
+          idle();
           continue;
         }
         held = gen.next_batch();
@@ -421,7 +429,7 @@ int run_stream(Client& c, const wq::proposer::Elected& e, const Args& a) {
     }
     if (!waiting) {
       if (gen.records() >= a.records) {
-        std::this_thread::sleep_for(20ms);  // idle: only report stats until quit
+        idle();  // only report stats until quit
         continue;
       }
       auto r = c.append(gen.next_batch(), std::chrono::milliseconds(a.commit_timeout_ms));
