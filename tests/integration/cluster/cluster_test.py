@@ -19,21 +19,8 @@ import tempfile
 import time
 import urllib.request
 
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def wait_for(what, pred, timeout=20.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from wqtest import check, wait_for  # noqa: E402
 
 
 def pid_alive(pid):

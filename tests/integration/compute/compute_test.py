@@ -28,6 +28,10 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from wqtest import lsn, lsn_text, check, wait_for  # noqa: E402
+
+
 PG_WALDUMP = "/usr/lib/postgresql/15/bin/pg_waldump"
 TENANT = "c0" * 16
 SEG = 16 * 1024 * 1024
@@ -35,31 +39,6 @@ START = SEG  # a new timeline starts at 0/1000000
 STARTED = []  # every process started, stopped by PID at the end
 # Small data so the load is quick and short checkpoints make FPIs recur.
 SMALL = ["--relations", "4", "--blocks", "64", "--checkpoint-interval", "1", "--clients", "4"]
-
-
-def lsn(text):
-    hi, lo = text.split("/")
-    return (int(hi, 16) << 32) | int(lo, 16)
-
-
-def lsn_text(v):
-    return "%X/%X" % (v >> 32, v & 0xFFFFFFFF)
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def wait_for(what, pred, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 class Node:

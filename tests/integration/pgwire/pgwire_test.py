@@ -32,36 +32,20 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from wqtest import lsn, lsn_text, check  # noqa: E402
+import wqtest  # noqa: E402
+
+
+def wait_for(what, pred, timeout=60.0, interval=0.05):
+    return wqtest.wait_for(what, pred, timeout, interval)
+
+
 PG_BIN = "/usr/lib/postgresql/15/bin"
 TENANT = "0123456789abcdef0123456789abcdef"
 TIMELINE = "fedcba9876543210fedcba9876543210"
 SEG = 1 << 20
 PROCS = []  # every process started: stopped by PID at the end
-
-
-def lsn(text):
-    hi, lo = text.split("/")
-    return (int(hi, 16) << 32) | int(lo, 16)
-
-
-def lsn_text(v):
-    return "%X/%X" % (v >> 32, v & 0xFFFFFFFF)
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def wait_for(what, pred, timeout=60.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def read_file(path):
