@@ -2,6 +2,8 @@
 // parse errors by throwing; they are caught here and become values.
 #include "pageserver/config.h"
 
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include <CLI/CLI.hpp>
@@ -28,8 +30,9 @@ struct Text {
   std::string safekeepers, listen_page, listen_http, tenant, timeline, start_lsn;
 };
 
-std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app, Config& c, Text& t) {
-  toml::parse_result parsed = toml::parse_file(path);
+std::optional<ParseExit> apply_toml(std::string_view text, const std::string& path,
+                                    const CLI::App& app, Config& c, Text& t) {
+  toml::parse_result parsed = toml::parse(text, path);
   if (!parsed) {
     const auto& e = parsed.error();
     return error_exit(fmt::format("config {}:{}:{}: {}", path, e.source().begin.line,
@@ -98,7 +101,9 @@ std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app
 
 }  // namespace
 
-std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
+// The file's contents: `text` when given (parse_config_text), else read from --config.
+static std::variant<Config, ParseExit> parse(int argc, char** argv, const std::string_view* text,
+                                             std::string_view origin) {
   CLI::App app{"walquorum-pageserver: PostgreSQL pages at any LSN, from safekeepers' WAL", kProgram};
   Config c;
   Text t;
@@ -131,8 +136,14 @@ std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return error_exit(e.what());
   }
-  if (!config_path.empty()) {
-    if (auto err = apply_toml(config_path, app, c, t)) return *err;
+  if (text != nullptr) {
+    if (auto err = apply_toml(*text, std::string(origin), app, c, t)) return *err;
+  } else if (!config_path.empty()) {
+    std::ifstream in(config_path, std::ios::binary);
+    if (!in) return error_exit(fmt::format("config {}: cannot open the file", config_path));
+    std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return error_exit(fmt::format("config {}: cannot read the file", config_path));
+    if (auto err = apply_toml(contents, config_path, app, c, t)) return *err;
   }
   if (c.data_dir.empty()) return error_exit("--data-dir DIR is required");
   if (t.safekeepers.empty()) return error_exit("--safekeepers H:P,... is required");
@@ -188,6 +199,16 @@ std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
     return error_exit("--wal-segment-mb must be a power of two in 1..1024");
   }
   return c;
+}
+
+std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
+  return parse(argc, argv, nullptr, {});
+}
+
+std::variant<Config, ParseExit> parse_config_text(std::string_view text, std::string_view origin) {
+  std::string program(kProgram);
+  char* argv[] = {program.data(), nullptr};
+  return parse(1, argv, &text, origin);
 }
 
 }  // namespace wq::pageserver

@@ -2,6 +2,8 @@
 // reports parse errors by throwing; they are caught here and become values.
 #include "safekeeper/config.h"
 
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include <CLI/CLI.hpp>
@@ -26,10 +28,11 @@ ParseExit error_exit(const std::string& what) {
 }
 
 // Applies the TOML file's keys that the command line did not set.
-std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app, Config& c,
+std::optional<ParseExit> apply_toml(std::string_view text, const std::string& path,
+                                    const CLI::App& app, Config& c,
                                     std::string& wal, std::string& http, std::string& pg,
                                     std::string& peers) {
-  toml::parse_result parsed = toml::parse_file(path);
+  toml::parse_result parsed = toml::parse(text, path);
   if (!parsed) {
     const auto& e = parsed.error();
     return error_exit(fmt::format("config {}:{}:{}: {}", path, e.source().begin.line,
@@ -99,7 +102,9 @@ std::optional<ParseExit> apply_toml(const std::string& path, const CLI::App& app
 
 }  // namespace
 
-std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
+// The file's contents: `text` when given (parse_config_text), else read from --config.
+static std::variant<Config, ParseExit> parse(int argc, char** argv, const std::string_view* text,
+                                             std::string_view origin) {
   CLI::App app{"walquorum-safekeeper: a Paxos acceptor that stores PostgreSQL WAL", kProgram};
   Config c;
   std::string wal, http, pg, config_path, peers;
@@ -123,8 +128,14 @@ std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return error_exit(e.what());
   }
-  if (!config_path.empty()) {
-    if (auto err = apply_toml(config_path, app, c, wal, http, pg, peers)) return *err;
+  if (text != nullptr) {
+    if (auto err = apply_toml(*text, std::string(origin), app, c, wal, http, pg, peers)) return *err;
+  } else if (!config_path.empty()) {
+    std::ifstream in(config_path, std::ios::binary);
+    if (!in) return error_exit(fmt::format("config {}: cannot open the file", config_path));
+    std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return error_exit(fmt::format("config {}: cannot read the file", config_path));
+    if (auto err = apply_toml(contents, config_path, app, c, wal, http, pg, peers)) return *err;
   }
   if (c.id == 0) return error_exit("--id N is required (a positive node id)");
   if (c.data_dir.empty()) return error_exit("--data-dir DIR is required");
@@ -167,6 +178,16 @@ std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
     return error_exit("--sync-interval-ms must be in 1..1000");
   }
   return c;
+}
+
+std::variant<Config, ParseExit> parse_args(int argc, char** argv) {
+  return parse(argc, argv, nullptr, {});
+}
+
+std::variant<Config, ParseExit> parse_config_text(std::string_view text, std::string_view origin) {
+  std::string program(kProgram);
+  char* argv[] = {program.data(), nullptr};
+  return parse(1, argv, &text, origin);
 }
 
 }  // namespace wq::safekeeper

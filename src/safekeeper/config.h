@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -41,5 +42,8 @@ struct ParseExit {
 };
 
 std::variant<Config, ParseExit> parse_args(int argc, char** argv);
+// parse_args with no flags and `text` as the --config file's contents (`origin`
+// names it in messages): what a config file alone yields. Pure; for tests and fuzzing.
+std::variant<Config, ParseExit> parse_config_text(std::string_view text, std::string_view origin);
 
 }  // namespace wq::safekeeper
