@@ -57,11 +57,13 @@ class Fd {
 // open(2) with O_CLOEXEC; errors become kIo/kNotFound naming the path.
 Result<Fd> open_file(const std::string& path, int flags, int mode = 0644);
 
-// pwrite all of `data` at `offset`. ENOSPC (and EDQUOT) → kNoSpace; any other
+// pwrite all of `data` at `offset` (under WQ_STORAGE_FAULT=powercut: held in
+// memory until the file is synced, see storage/fault.h). ENOSPC (and EDQUOT) → kNoSpace; any other
 // failure ends the process (a failed WAL or metadata write is not recoverable).
 Status write_all_or_die(int fd, std::uint64_t offset, std::span<const std::uint8_t> data,
                         const std::string& path);
-// Writes `len` zero bytes at `offset` (same error rules as write_all_or_die).
+// Writes `len` zero bytes at `offset` (same error rules as write_all_or_die;
+// written at once even in the power-cut mode: allocation and truncation).
 Status write_zeros_or_die(int fd, std::uint64_t offset, std::uint64_t len,
                           const std::string& path);
 // pread exactly out.size() bytes unless EOF comes first; returns bytes read.
@@ -98,6 +100,14 @@ Status create_sparse(const std::string& path, std::uint64_t size);
 // or posix_fallocate. ENOSPC → kNoSpace; other failures end the process. Not synced.
 Status allocate_range(int fd, std::uint64_t offset, std::uint64_t len, bool zero_fill,
                       const std::string& path);
+
+// Punches a hole over [offset, offset + len) (FALLOC_FL_PUNCH_HOLE, size kept;
+// not synced). Returns false when the filesystem cannot punch holes (the caller
+// writes zeros instead); other failures end the process.
+bool punch_hole(int fd, std::uint64_t offset, std::uint64_t len, const std::string& path);
+// Grows the file to `size` bytes if it is shorter (ftruncate; not synced);
+// failure ends the process.
+void extend_to(int fd, std::uint64_t size, const std::string& path);
 
 // Bytes of disk allocated to `path` (st_blocks * 512), 0 if it does not exist.
 std::uint64_t allocated_bytes(const std::string& path);

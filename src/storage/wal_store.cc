@@ -332,20 +332,13 @@ void WalStore::punch_range_and_sync(std::uint64_t segno, std::uint64_t from_off,
   // A hole reads as zeros and frees the space: a restarted store (whose tail
   // beyond the end of WAL is unknown up to the segment end) stays small. A
   // file cut short (by a crash or a person) is full size again afterwards.
-  struct stat st {};
-  if (::fstat(seg.fd.get(), &st) != 0) fatal_io("fstat", path, errno);
-  if (static_cast<std::uint64_t>(st.st_size) < to_off &&
-      ::ftruncate(seg.fd.get(), static_cast<off_t>(to_off)) != 0) {
-    fatal_io("ftruncate", path, errno);
-  }
-  if (::fallocate(seg.fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  static_cast<off_t>(from_off), static_cast<off_t>(to_off - from_off)) == 0) {
+  extend_to(seg.fd.get(), to_off, path);
+  if (punch_hole(seg.fd.get(), from_off, to_off - from_off, path)) {
     fsync_or_die(seg.fd.get(), path);  // extents are metadata: fsync, not fdatasync
     seg.allocated = std::min(seg.allocated, from_off);
     seg.dirty = false;
     return;
   }
-  if (errno != EOPNOTSUPP && errno != ENOSYS) fatal_io("punching a hole in", path, errno);
   zero_range_and_sync(segno, from_off, to_off);  // no hole punching here: write zeros
 }
 
