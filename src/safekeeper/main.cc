@@ -9,6 +9,7 @@
 
 #include "safekeeper/config.h"
 #include "safekeeper/server.h"
+#include "storage/fault.h"
 
 int main(int argc, char** argv) {
   auto parsed = wq::safekeeper::parse_args(argc, argv);
@@ -25,6 +26,13 @@ int main(int argc, char** argv) {
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
   std::signal(SIGPIPE, SIG_IGN);
+  // WQ_STORAGE_FAULT (tests of the real binary, storage/fault.h): a bad value
+  // is refused; a fault mode that is on is said once, loudly.
+  if (const auto& bad = wq::storage::fault_mode_error(); !bad.empty()) {
+    std::fprintf(stderr, "walquorum-safekeeper: error: %s\n", bad.c_str());
+    return 2;
+  }
+  if (auto banner = wq::storage::fault_mode_banner(); !banner.empty()) spdlog::warn("{}", banner);
 
   asio::io_context io;
   wq::safekeeper::Server server(config, io);
