@@ -7,14 +7,26 @@
 // full_page_writes when asked, prints a progress line a second on stderr and
 // the summary on stdout. An optional truth journal goes to --truth-dir from a
 // background thread (no fsync: it is a test oracle, and only entries at or
-// below the commit LSN matter to it).
+// below the commit LSN matter to it), with <truth-dir>/committed, the commit
+// LSN up to which the journal is complete, refreshed twice a second.
+// `walquorum-compute verify ...` is the verify subcommand (verify.h).
+//
+// --history FILE: one line per acknowledged commit, appended with one write(2)
+// right after its quorum commit is known, in ack order:
+//   <start X/Y> <end X/Y> <crc32c, 8 lowercase hex digits>
+// [start, end) is the commit record's span in the WAL stream and the crc32c is
+// over the stream bytes in that span as they lie in the segments (a page
+// header included if the record crosses a page). After a kill -9 the file
+// ends with whole lines except possibly a torn last one, which readers ignore.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <fcntl.h>
 #include <filesystem>
+#include <unistd.h>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -27,6 +39,7 @@
 #include "compute/histogram.h"
 #include "compute/options.h"
 #include "compute/truth.h"
+#include "compute/verify.h"
 #include "compute/workload.h"
 #include "proposer/client.h"
 
@@ -71,14 +84,16 @@ class TruthWriter {
   ~TruthWriter() { close(); }
 
   // Blocks while kTruthBatchesMax batches wait (the writer is behind).
-  void push(std::vector<wq::compute::JournalEntry> batch) {
-    if (batch.empty()) return;
+  // `covers`: every entry at or below it is in this batch or an earlier one.
+  void push(std::vector<wq::compute::JournalEntry> batch, Lsn covers) {
     std::unique_lock lk(mu_);
     cv_.wait(lk, [&] { return queue_.size() < kTruthBatchesMax || failed_; });
     if (failed_) return;
-    queue_.push_back(std::move(batch));
+    queue_.push_back(Batch{std::move(batch), covers});
     cv_.notify_all();
   }
+  // The LSN up to which the file holds (written and flushed to the kernel) every entry.
+  Lsn complete() const { return Lsn(complete_.load()); }
   // Drains, closes; false if a write failed.
   bool close() {
     {
@@ -91,26 +106,44 @@ class TruthWriter {
     if (std::fclose(file_) != 0) failed_ = true;
     return !failed_;
   }
+  bool failed() {
+    std::lock_guard lk(mu_);
+    return failed_;
+  }
 
  private:
   explicit TruthWriter(std::FILE* f) : file_(f), thread_([this] { run(); }) {}
+  struct Batch {
+    std::vector<wq::compute::JournalEntry> entries;
+    Lsn covers;
+  };
   void run() {
     std::vector<std::uint8_t> buf;
+    auto last_flush = Clock::now();
     for (;;) {
-      std::vector<wq::compute::JournalEntry> batch;
+      Batch batch;
+      bool idle;
       {
         std::unique_lock lk(mu_);
         cv_.wait(lk, [&] { return !queue_.empty() || closed_; });
         if (queue_.empty()) return;
         batch = std::move(queue_.front());
         queue_.pop_front();
+        idle = queue_.empty();
       }
       cv_.notify_all();
-      buf.resize(batch.size() * wq::compute::kJournalEntrySize);
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        wq::compute::encode_entry(batch[i], buf.data() + i * wq::compute::kJournalEntrySize);
+      buf.resize(batch.entries.size() * wq::compute::kJournalEntrySize);
+      for (std::size_t i = 0; i < batch.entries.size(); ++i) {
+        wq::compute::encode_entry(batch.entries[i], buf.data() + i * wq::compute::kJournalEntrySize);
       }
-      if (std::fwrite(buf.data(), 1, buf.size(), file_) != buf.size()) {
+      bool ok = std::fwrite(buf.data(), 1, buf.size(), file_) == buf.size();
+      // Flushed when the queue drained or every 50 ms, so complete() keeps moving under load.
+      if (ok && (idle || Clock::now() - last_flush >= 50ms)) {
+        ok = std::fflush(file_) == 0;
+        last_flush = Clock::now();
+        if (ok) complete_.store(batch.covers.value());
+      }
+      if (!ok) {
         std::lock_guard lk(mu_);
         failed_ = true;
         cv_.notify_all();
@@ -121,9 +154,64 @@ class TruthWriter {
   std::FILE* file_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::vector<wq::compute::JournalEntry>> queue_;
+  std::deque<Batch> queue_;
+  std::atomic<std::uint64_t> complete_{0};
   bool closed_ = false;
   bool failed_ = false;
+  std::thread thread_;
+};
+
+// Writes text to path through a temporary file and a rename, so readers see
+// the old or the new content, never a torn one.
+bool write_file_atomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return false;
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = std::fclose(f) == 0 && ok;
+  return ok && std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// Refreshes <truth-dir>/committed twice a second from its own thread: the
+// quorum-commit LSN, capped at what the journal file already holds.
+class CommittedWriter {
+ public:
+  CommittedWriter(std::string path, wq::proposer::Client& client, TruthWriter& truth)
+      : path_(std::move(path)), client_(client), truth_(truth), thread_([this] { run(); }) {}
+  ~CommittedWriter() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool ok() const { return ok_.load(); }
+
+ private:
+  void run() {
+    std::unique_lock lk(mu_);
+    while (!stop_) {
+      Lsn c = std::min(client_.commit_lsn(), truth_.complete());
+      if (c != last_ && c.is_valid()) {
+        if (write_file_atomic(path_, c.to_string() + "\n")) {
+          last_ = c;
+        } else {
+          ok_ = false;
+        }
+      }
+      cv_.wait_for(lk, 500ms, [&] { return stop_; });
+    }
+  }
+  std::string path_;
+  wq::proposer::Client& client_;
+  TruthWriter& truth_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  Lsn last_;
+  std::atomic<bool> ok_{true};
   std::thread thread_;
 };
 
@@ -141,6 +229,7 @@ struct Shared {
   wq::proposer::Client* client = nullptr;
   wq::compute::Workload* workload = nullptr;  // guarded by wal_mu
   TruthWriter* truth = nullptr;
+  int history_fd = -1;  // --history, O_APPEND
 
   std::mutex wal_mu;
   std::condition_variable wal_cv;  // queue changes: the flusher waits for chunks, inserters for room
@@ -175,6 +264,15 @@ struct Shared {
     wal_cv.notify_all();
   }
 
+  void on_history_error() {
+    {
+      std::lock_guard lk(fail_mu);
+      if (failure.empty()) failure = fmt::format("writing the ack history {} failed", opt.history);
+    }
+    stop = true;
+    wal_cv.notify_all();
+  }
+
   // Moves the pending WAL into the queue (wal_mu held). Whole records only:
   // the workload's bytes always end on a record boundary between calls.
   void enqueue_locked() {
@@ -185,7 +283,7 @@ struct Shared {
     wal_cv.notify_all();
   }
   void push_journal_locked() {
-    if (truth != nullptr) truth->push(workload->take_journal());
+    if (truth != nullptr) truth->push(workload->take_journal(), workload->end_lsn());
   }
   // Waits (wal_mu held via lk) until the queue has room or we stop.
   void wait_room(std::unique_lock<std::mutex>& lk) {
@@ -253,6 +351,13 @@ void client_loop(Shared& s, std::uint32_t id) {
     if (!st) {
       s.on_error(st.error());
       break;
+    }
+    if (s.history_fd >= 0) {
+      std::string line = fmt::format("{} {} {:08x}\n", res.commit_start, res.commit_end, res.commit_crc);
+      if (::write(s.history_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+        s.on_history_error();
+        break;
+      }
     }
     auto t1 = Clock::now();
     auto commit_us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t_commit).count());
@@ -335,6 +440,22 @@ int run(const Options& opt) {
       std::fprintf(stderr, "walquorum-compute: cannot write the truth journal %s\n", path.c_str());
       return 1;
     }
+    if (!write_file_atomic(opt.truth_dir + "/timeline", opt.tenant + " " + opt.timeline + "\n") ||
+        !write_file_atomic(fmt::format("{}/term-{}.start", opt.truth_dir, term),
+                           elected->term_start_lsn.to_string() + "\n")) {
+      std::fprintf(stderr, "walquorum-compute: cannot write to the truth directory %s\n", opt.truth_dir.c_str());
+      return 1;
+    }
+  }
+  std::unique_ptr<CommittedWriter> committed_writer;
+  if (truth) committed_writer = std::make_unique<CommittedWriter>(opt.truth_dir + "/committed", *client, *truth);
+  int history_fd = -1;
+  if (!opt.history.empty()) {
+    history_fd = ::open(opt.history.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (history_fd < 0) {
+      std::fprintf(stderr, "walquorum-compute: cannot open the ack history %s\n", opt.history.c_str());
+      return 1;
+    }
   }
 
   Shared s;
@@ -342,6 +463,7 @@ int run(const Options& opt) {
   s.client = client.get();
   s.workload = &workload;
   s.truth = truth.get();
+  s.history_fd = history_fd;
   std::thread flush_thread([&] { flusher(s); });
 
   // Load: every data block as a full image (PostgreSQL's log_newpage), then a checkpoint.
@@ -458,8 +580,18 @@ int run(const Options& opt) {
     if (!st) s.on_error(st.error());
   }
   Lsn commit = client->commit_lsn();
+  if (committed_writer) committed_writer->stop();
   client->stop();
   bool truth_ok = truth ? truth->close() : true;
+  if (committed_writer) {
+    // The journal is complete now: the commit LSN itself.
+    truth_ok = truth_ok && committed_writer->ok() && (!commit.is_valid() ||
+               write_file_atomic(opt.truth_dir + "/committed", commit.to_string() + "\n"));
+  }
+  if (history_fd >= 0 && ::close(history_fd) != 0) {
+    std::lock_guard lk(s.fail_mu);
+    if (s.failure.empty()) s.failure = fmt::format("closing the ack history {} failed", opt.history);
+  }
 
   PhaseStats& last = s.phases[switched ? 1 : 0];
   last.end = run_end;
@@ -548,6 +680,9 @@ int run(const Options& opt) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "verify") {
+    return wq::compute::verify_main(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   auto parsed = wq::compute::parse_args(args);
   if (auto* exit = std::get_if<wq::compute::ParseExit>(&parsed)) {
     std::fprintf(exit->exit_code == 0 ? stdout : stderr, "%s\n", exit->text.c_str());

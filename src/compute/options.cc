@@ -57,12 +57,26 @@ usage: walquorum-compute --safekeepers H:P,H:P,H:P --tenant T --timeline TL [fla
   --hot-access-pct P         share of data-page accesses going to the hot set (50)
   --seed N                   seed of every choice the clients make (1)
   --json                     print the final summary as JSON
-  --truth-dir DIR            write the truth journal (page contents at every LSN) to DIR
+  --truth-dir DIR            write the truth journal (page contents at every LSN) to DIR,
+                             with DIR/committed (the quorum-commit LSN, X/Y, refreshed each
+                             second and at exit) and DIR/timeline (tenant and timeline ids)
+  --history FILE             append one line per acknowledged commit to FILE (see below)
   --system-id N              PostgreSQL system identifier in WAL page headers
   --proposer-id N            this compute's id in greetings (0: random)
   --commit-timeout-ms MS     give up when a commit waits longer (30000)
   --log-level LEVEL          trace|debug|info|warn|error|off (warn)
   --help                     this text
+
+The ack history (--history): one line per transaction whose commit record is
+known to be quorum-committed, in the order the compute acknowledged them:
+  <start X/Y> <end X/Y> <crc32c>
+where [start, end) is the commit record's span in the WAL stream and crc32c
+(8 lowercase hex digits) is over the stream bytes in that span exactly as they
+lie in the segments (a page header included if the record crosses a page).
+Lines are written whole with one write(2) each; after a kill -9 only a torn
+last line can appear, and readers ignore it.
+
+`walquorum-compute verify --help` describes the verify subcommand.
 
 A progress line goes to stderr once a second; the summary to stdout. Exit codes:
 0 done, 1 failure, 2 bad flags, 3 superseded by a compute with a higher term.)";
@@ -89,7 +103,7 @@ std::variant<Options, ParseExit> parse_args(const std::vector<std::string>& args
         "--safekeepers", "--tenant", "--timeline", "--clients", "--duration", "--fpw",
         "--fpw-off-after", "--fpw-on-after", "--checkpoint-interval", "--relations", "--blocks",
         "--hot-blocks-pct", "--hot-access-pct", "--seed", "--truth-dir", "--system-id",
-        "--proposer-id", "--commit-timeout-ms", "--log-level"};
+        "--proposer-id", "--commit-timeout-ms", "--log-level", "--history"};
     bool known = false;
     for (const char* k : kValued) known = known || flag == k;
     if (!known) return bad(fmt::format("unknown flag '{}' (see --help)", args[i]));
@@ -169,6 +183,9 @@ std::variant<Options, ParseExit> parse_args(const std::vector<std::string>& args
     } else if (flag == "--truth-dir") {
       if (value.empty()) return bad("--truth-dir: expected a directory");
       o.truth_dir = value;
+    } else if (flag == "--history") {
+      if (value.empty()) return bad("--history: expected a file");
+      o.history = value;
     } else if (flag == "--commit-timeout-ms") {
       auto v = count(1, 3'600'000);
       if (!v) return bad_count(1, 3'600'000);

@@ -27,6 +27,7 @@ struct Options {
   std::uint64_t seed = 1;
   bool json = false;
   std::string truth_dir;  // empty: no truth journal
+  std::string history;    // empty: no ack history (see usage())
   std::uint64_t system_id = 7400000000000000001ull;
   std::uint64_t proposer_id = 0;
   std::uint32_t commit_timeout_ms = 30'000;

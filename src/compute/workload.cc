@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "base/assert.h"
+#include "wal/crc32c.h"
 
 namespace wq::compute {
 namespace {
@@ -195,7 +196,16 @@ TxnResult Workload::run_txn(std::uint64_t seed, std::int64_t now_us) {
     insert(kHistory, kHistoryRow, xid, rnd(5));
   }
   emit(xid, res);
-  res.commit_end = writer_.append(wal::make_commit_record(xid, now_us - kPgEpochUnixUs)).end;
+  auto placed = writer_.append(wal::make_commit_record(xid, now_us - kPgEpochUnixUs));
+  res.commit_start = placed.start;
+  res.commit_end = placed.end;
+  // The pending bytes start at or before every record of this transaction
+  // (take_bytes() runs between transactions only), so the span lies in them.
+  auto bytes = writer_.bytes();
+  std::uint64_t from = placed.start - writer_.bytes_start();
+  std::uint64_t to = placed.end - writer_.bytes_start();
+  WQ_ASSERT(from <= to && to <= bytes.size(), "commit record [{}, {}) outside the pending bytes", placed.start, placed.end);
+  res.commit_crc = wal::crc32c(bytes.data() + from, to - from);
   return res;
 }
 

@@ -43,7 +43,9 @@ struct WorkloadConfig {
 
 struct TxnResult {
   bool new_order = false;
+  wal::Lsn commit_start;        // the commit record's span [commit_start, commit_end) in the WAL stream
   wal::Lsn commit_end;          // wait for quorum commit of this
+  std::uint32_t commit_crc = 0; // crc32c of the stream bytes in that span (page headers included)
   std::uint32_t records = 0;    // generic records (commit excluded)
   std::uint32_t fpis = 0;       // full-page images taken by the FPW rule
   std::uint32_t new_pages = 0;  // append blocks started (always logged as images)

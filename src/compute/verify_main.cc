@@ -1,0 +1,254 @@
+// `walquorum-compute verify`, the I/O half (see verify.h): reads the truth
+// directory, sends GetPage@LSN requests (framed Cap'n Proto over TCP, one at a
+// time on one connection, reconnecting after a failure), compares, prints.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "codec/frame.h"
+#include "compute/histogram.h"
+#include "compute/verify.h"
+#include "net/address.h"
+#include "pageserver/getpage_codec.h"
+
+namespace wq::compute {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kChunk = 1024;  // samples whose expected pages are held at once
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return ss.str();
+}
+
+int connect_to(const net::HostPort& hp) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res) != 0) return -1;
+  int fd = -1;
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+    ::close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(res);
+  return fd;
+}
+
+// One GetPage connection; any failure closes it and the next call reconnects.
+class Conn {
+ public:
+  explicit Conn(net::HostPort hp) : hp_(std::move(hp)) {}
+  ~Conn() { drop(); }
+
+  base::Result<pageserver::GetPageResponse> get(const pageserver::GetPageRequest& req, std::uint32_t timeout_ms) {
+    if (fd_ < 0) {
+      fd_ = connect_to(hp_);
+      if (fd_ < 0) return fail(fmt::format("cannot connect to {}", hp_.to_string()));
+      reader_ = std::make_unique<codec::FrameReader>(1 << 20);
+    }
+    auto frame = codec::encode_frame(pageserver::encode_request(req));
+    const std::uint8_t* p = frame.data();
+    std::size_t n = frame.size();
+    while (n > 0) {
+      ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (w <= 0) return fail(fmt::format("writing to {} failed", hp_.to_string()));
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::uint8_t buf[65536];
+    for (;;) {
+      auto next = reader_->next();
+      if (!next) return fail(next.error().message);
+      if (*next) {
+        auto resp = pageserver::decode_response(**next);
+        if (!resp) return fail(resp.error().message);
+        return *resp;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return fail(fmt::format("no answer within {} ms", timeout_ms));
+      pollfd pfd{fd_, POLLIN, 0};
+      int pr = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
+      if (pr < 0 && errno != EINTR) return fail("poll failed");
+      if (pr <= 0) continue;
+      ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
+      if (r <= 0) return fail(fmt::format("{} closed the connection", hp_.to_string()));
+      reader_->feed(std::span<const std::uint8_t>(buf, static_cast<std::size_t>(r)));
+    }
+  }
+
+ private:
+  base::Unexpected fail(std::string msg) {
+    drop();
+    return base::Unexpected{base::ErrorCode::kIo, std::move(msg)};
+  }
+  void drop() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    reader_.reset();
+  }
+  net::HostPort hp_;
+  int fd_ = -1;
+  std::unique_ptr<codec::FrameReader> reader_;
+};
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "walquorum-compute verify: %s\n", msg.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int verify_main(const std::vector<std::string>& args) {
+  auto parsed = parse_verify_args(args);
+  if (auto* exit = std::get_if<ParseExit>(&parsed)) {
+    std::fprintf(exit->exit_code == 0 ? stdout : stderr, "%s\n", exit->text.c_str());
+    return exit->exit_code;
+  }
+  const VerifyOptions& opt = std::get<VerifyOptions>(parsed);
+  auto hp = net::parse_host_port(opt.pageserver);
+  if (!hp) return usage_error("--pageserver: " + hp.error().message);
+
+  // The truth directory.
+  const std::string& dir = opt.truth_dir;
+  auto committed_text = read_file(dir + "/committed");
+  if (!committed_text) return usage_error(fmt::format("cannot read {}/committed", dir));
+  auto committed = parse_lsn_text(*committed_text);
+  if (!committed) return usage_error(fmt::format("{}/committed: {}", dir, committed.error().message));
+  std::string tenant_hex = opt.tenant, timeline_hex = opt.timeline;
+  if (tenant_hex.empty()) {
+    auto t = read_file(dir + "/timeline");
+    if (!t) return usage_error(fmt::format("cannot read {}/timeline (or give --tenant and --timeline)", dir));
+    auto ids = parse_timeline_text(*t);
+    if (!ids) return usage_error(fmt::format("{}/timeline: {}", dir, ids.error().message));
+    tenant_hex = ids->first;
+    timeline_hex = ids->second;
+  }
+  auto tenant = pageserver::parse_id_hex(tenant_hex);
+  auto timeline = pageserver::parse_id_hex(timeline_hex);
+  if (!tenant || !timeline) return usage_error("bad tenant or timeline id");
+
+  std::vector<TermJournal> terms;
+  std::error_code ec;
+  static const std::regex kJournalName("journal-([0-9]{1,20})\\.bin");
+  for (const auto& de : std::filesystem::directory_iterator(dir, ec)) {
+    std::smatch m;
+    std::string name = de.path().filename().string();
+    if (!std::regex_match(name, m, kJournalName)) continue;
+    TermJournal tj;
+    tj.term = std::stoull(m[1].str());
+    auto bytes = read_file(de.path().string());
+    if (!bytes) return usage_error(fmt::format("cannot read {}", de.path().string()));
+    auto j = decode_journal(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes->data()),
+                                                          bytes->size()));
+    if (!j) return usage_error(fmt::format("{}: {}", de.path().string(), j.error().message));
+    tj.journal = std::move(*j);
+    if (auto st = read_file(fmt::format("{}/term-{}.start", dir, tj.term))) {
+      auto l = parse_lsn_text(*st);
+      if (!l) return usage_error(fmt::format("{}/term-{}.start: {}", dir, tj.term, l.error().message));
+      tj.start = *l;
+    }
+    terms.push_back(std::move(tj));
+  }
+  if (ec) return usage_error(fmt::format("cannot list {}: {}", dir, ec.message()));
+  if (terms.empty()) return usage_error(fmt::format("no journal-*.bin in {}", dir));
+
+  wal::Lsn hi = opt.max_lsn ? std::min(*opt.max_lsn, *committed) : *committed;
+  wal::Lsn lo = opt.min_lsn.value_or(wal::Lsn(0));
+  TruthIndex index = TruthIndex::build(std::move(terms), *committed);
+  auto samples = pick_samples(index, opt.samples, opt.seed, lo, hi);
+  if (opt.samples > 0 && samples.empty()) {
+    return usage_error(fmt::format("no page of the truth journals changed in [{}, {}] (committed {})", lo, hi,
+                                   *committed));
+  }
+  std::fprintf(stderr,
+               "walquorum-compute verify: %zu pages, %llu journal entries up to committed %s; %zu samples in "
+               "[%s, %s]\n",
+               index.pages().size(), static_cast<unsigned long long>(index.entries()),
+               committed->to_string().c_str(), samples.size(), lo.to_string().c_str(), hi.to_string().c_str());
+
+  Conn conn(*hp);
+  Histogram latency;
+  VerifySummary sum;
+  std::vector<bool> seen(index.pages().size(), false);
+  auto t0 = Clock::now();
+  auto last_progress = t0;
+  for (std::size_t base = 0; base < samples.size(); base += kChunk) {
+    std::vector<Sample> chunk(samples.begin() + static_cast<std::ptrdiff_t>(base),
+                              samples.begin() + static_cast<std::ptrdiff_t>(std::min(base + kChunk, samples.size())));
+    auto expected = expected_pages(index, chunk);
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      const Sample& s = chunk[i];
+      const TruthPage& tp = index.pages()[s.page];
+      pageserver::GetPageRequest req;
+      req.page.tenant = *tenant;
+      req.page.timeline = *timeline;
+      req.page.spc = tp.spc;
+      req.page.db = tp.db;
+      req.page.rel = tp.rel;
+      req.page.fork = 0;
+      req.page.blk = tp.blk;
+      req.lsn = s.lsn.value();
+      std::string key = fmt::format("tenant {} timeline {} rel {}/{}/{} blk {} lsn {}", tenant_hex, timeline_hex,
+                                    tp.spc, tp.db, tp.rel, tp.blk, s.lsn);
+      auto g0 = Clock::now();
+      auto resp = conn.get(req, opt.timeout_ms);
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - g0).count();
+      ++sum.samples;
+      if (!seen[s.page]) {
+        seen[s.page] = true;
+        ++sum.pages;
+      }
+      if (!resp) {
+        ++sum.errors;
+        std::fprintf(stderr, "verify: ERROR %s: %s\n", key.c_str(), resp.error().message.c_str());
+      } else if (!resp->page) {
+        ++sum.errors;
+        std::fprintf(stderr, "verify: ERROR %s: pageserver: %s\n", key.c_str(), resp->error.c_str());
+      } else {
+        latency.record(static_cast<std::uint64_t>(us));
+        sum.deltas_replayed_max = std::max<std::uint64_t>(sum.deltas_replayed_max, resp->deltas_replayed);
+        if (auto off = first_difference(*resp->page, expected[i])) {
+          ++sum.mismatches;
+          std::fprintf(stderr, "verify: MISMATCH %s: first difference at byte %zu (got 0x%02x, expected 0x%02x)\n",
+                       key.c_str(), *off, (*resp->page)[*off], expected[i][*off]);
+        }
+      }
+      auto now = Clock::now();
+      if (now - last_progress >= std::chrono::seconds(1)) {
+        last_progress = now;
+        std::fprintf(stderr, "verify: %5.1fs %llu/%zu samples, %llu mismatches, %llu errors\n",
+                     std::chrono::duration<double>(now - t0).count(), static_cast<unsigned long long>(sum.samples),
+                     samples.size(), static_cast<unsigned long long>(sum.mismatches),
+                     static_cast<unsigned long long>(sum.errors));
+      }
+    }
+  }
+  sum.getpage_p50_us = latency.quantile(0.5);
+  sum.getpage_p99_us = latency.quantile(0.99);
+  std::printf("%s\n", opt.json ? summary_json(sum).c_str() : summary_line(sum).c_str());
+  std::fflush(stdout);
+  return sum.mismatches == 0 && sum.errors == 0 ? 0 : 1;
+}
+
+}  // namespace wq::compute
