@@ -10,6 +10,7 @@
 
 #include "net/connection.h"
 #include "pageserver/getpage_codec.h"
+#include "pageserver/http_route.h"
 
 namespace wq::pageserver {
 
@@ -85,11 +86,22 @@ base::Status Server::start() {
   http_ = std::make_unique<httplib::Server>();
   http_->set_payload_max_length(64 * 1024);
   http_->set_read_timeout(5, 0);
-  http_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(status_json(), "application/json");
-  });
-  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(service_->metrics_text(), "text/plain; version=0.0.4");
+  // Every request is routed by route_http (http_route.h, fuzzed).
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const HttpRoute route = route_http(req.method, req.path);
+    switch (route.kind) {
+      case HttpRoute::Kind::kStatus:
+        res.set_content(status_json(), "application/json");
+        break;
+      case HttpRoute::Kind::kMetrics:
+        res.set_content(service_->metrics_text(), "text/plain; version=0.0.4");
+        break;
+      case HttpRoute::Kind::kError:
+        res.status = route.status;
+        res.set_content(fmt::format("{{\"error\":\"{}\"}}", route.error), "application/json");
+        break;
+    }
+    return httplib::Server::HandlerResponse::Handled;
   });
   int port = config_.listen_http.port;
   if (port == 0) {

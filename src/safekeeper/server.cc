@@ -4,16 +4,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdio>
 #include <future>
 #include <limits>
-#include <regex>
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include "codec/messages.h"
+#include "safekeeper/http_route.h"
 
 namespace wq::safekeeper {
 
@@ -552,52 +551,51 @@ base::Status Server::start_http() {
   http_ = std::make_unique<httplib::Server>();
   http_->set_payload_max_length(64 * 1024);
   http_->set_read_timeout(5, 0);
-  http_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(status_json(), "application/json");
+  // Every request is routed by route_http (http_route.h, fuzzed); only the
+  // creation of a timeline goes on to the POST handler below, which reads the body.
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const HttpRoute route = route_http(req.method, req.path);
+    switch (route.kind) {
+      case HttpRoute::Kind::kStatus:
+        res.set_content(status_json(), "application/json");
+        break;
+      case HttpRoute::Kind::kMetrics:
+        res.set_content(metrics_text(), "text/plain; version=0.0.4");
+        break;
+      case HttpRoute::Kind::kTimeline:
+        if (auto tl = find(route.timeline)) {
+          res.set_content(timeline_json(tl->status()), "application/json");
+        } else {
+          res.status = 404;
+          res.set_content("{\"error\":\"timeline not found\"}", "application/json");
+        }
+        break;
+      case HttpRoute::Kind::kCreateTimeline:
+        return httplib::Server::HandlerResponse::Unhandled;
+      case HttpRoute::Kind::kError:
+        res.status = route.status;
+        res.set_content(fmt::format("{{\"error\":\"{}\"}}", route.error), "application/json");
+        break;
+    }
+    return httplib::Server::HandlerResponse::Handled;
   });
-  http_->Get(R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+))",
-             [this](const httplib::Request& req, httplib::Response& res) {
-               auto tenant = core::Id128::parse_hex(req.matches[1].str());
-               auto timeline = core::Id128::parse_hex(req.matches[2].str());
-               if (!tenant || !timeline) {
-                 res.status = 400;
-                 res.set_content(
-                     "{\"error\":\"tenant and timeline ids must be 32 hex digits\"}",
-                     "application/json");
-                 return;
-               }
-               auto tl = find(core::TimelineKey{*tenant, *timeline});
-               if (!tl) {
-                 res.status = 404;
-                 res.set_content("{\"error\":\"timeline not found\"}", "application/json");
-                 return;
-               }
-               res.set_content(timeline_json(tl->status()), "application/json");
-             });
-  // Creates a timeline before any compute greets it (query parameters
-  // system_id, wal_seg_size, pg_version; defaults as in a greeting). 201 when
-  // created, 200 when it existed, 400 on bad parameters.
-  http_->Post(R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+))",
+  http_->Post(R"(/v1/tenant/[0-9a-fA-F]{32}/timeline/[0-9a-fA-F]{32})",
               [this](const httplib::Request& req, httplib::Response& res) {
                 auto bad = [&](const std::string& why) {
                   res.status = 400;
                   res.set_content(fmt::format("{{\"error\":\"{}\"}}", why), "application/json");
                 };
-                auto tenant = core::Id128::parse_hex(req.matches[1].str());
-                auto timeline = core::Id128::parse_hex(req.matches[2].str());
-                if (!tenant || !timeline) return bad("tenant and timeline ids must be 32 hex digits");
+                const HttpRoute route = route_http(req.method, req.path);
+                if (route.kind != HttpRoute::Kind::kCreateTimeline) return bad("not a timeline path");
                 core::ProposerGreeting g;
-                g.timeline = core::TimelineKey{*tenant, *timeline};
+                g.timeline = route.timeline;
                 auto number = [&](const char* key, auto& out) {
                   if (!req.has_param(key)) return true;
-                  std::string v = req.get_param_value(key);
-                  std::uint64_t n = 0;
-                  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-                  if (ec != std::errc{} || end != v.data() + v.size() ||
-                      n > std::numeric_limits<std::remove_reference_t<decltype(out)>>::max()) {
-                    return false;
-                  }
-                  out = static_cast<std::remove_reference_t<decltype(out)>>(n);
+                  auto n = parse_decimal(
+                      req.get_param_value(key),
+                      std::numeric_limits<std::remove_reference_t<decltype(out)>>::max());
+                  if (!n) return false;
+                  out = static_cast<std::remove_reference_t<decltype(out)>>(*n);
                   return true;
                 };
                 if (!number("system_id", g.system_id) || !number("wal_seg_size", g.wal_seg_size) ||
@@ -623,9 +621,6 @@ base::Status Server::start_http() {
                 res.status = 201;
                 res.set_content(timeline_json(tl->status()), "application/json");
               });
-  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_text(), "text/plain; version=0.0.4");
-  });
   int port = config_.listen_http.port;
   if (port == 0) {
     port = http_->bind_to_any_port(config_.listen_http.host);
