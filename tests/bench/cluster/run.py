@@ -93,10 +93,10 @@ class Cluster:
         return r.stdout
 
     def up(self):
-        self.cmd("up", "--safekeepers", str(self.size))
+        self.cmd("up", "--safekeepers", str(self.size), "--pageservers", "0")
         with open(os.path.join(self.dir, "cluster.json")) as f:
             st = json.load(f)
-        self.nodes = st["nodes"]
+        self.nodes = [n for n in st["nodes"] if n["role"] == "safekeeper"]
         self.safekeepers = ",".join("127.0.0.1:%d" % n["ports"]["wal"] for n in self.nodes)
         self.pids = [n["pid"] for n in self.nodes]
 

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""scripts/cluster end to end: up with 3 safekeepers, status shows them alive
-(table and --json, HTTP reachable), kill -9 of one shows it down, start brings
-it back on the same ports, a SIGSTOPped node shows "stopped", down leaves no
-process (checked by PID), down again is fine, and bad command lines exit 2
-with one error line. The script runs as a separate process each time, as a
+"""scripts/cluster end to end: up with 3 safekeepers and 1 pageserver, status
+shows them alive (table and --json, HTTP reachable), env exports their
+addresses, kill -9 of one shows it down, start brings it back on the same
+ports, a SIGSTOPped node shows "stopped", down leaves no process (checked by
+PID), down again is fine, and bad command lines exit 2 with one error line.
+The pageserver follows the cluster's timeline from the safekeepers' pg ports:
+after a short walquorum-compute run its ingest LSN reaches the commit LSN (and
+`compute verify` is clean); killed with kill -9 by role name and started
+again, it resumes at its durable LSN on the same ports. The script runs as a separate process each time, as a
 person would run it; every PID it recorded is killed in a finally block if
 still there. Every wait is a bounded poll with a deadline.
 
-usage: cluster_test.py CLUSTER_SCRIPT BUILD_DIR
+usage: cluster_test.py CLUSTER_SCRIPT BUILD_DIR COMPUTE_EXE
 """
 import json
 import os
@@ -20,7 +24,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from wqtest import check, wait_for  # noqa: E402
+from wqtest import check, lsn, wait_for  # noqa: E402
 
 
 def pid_alive(pid):
@@ -76,14 +80,15 @@ def http_ok(port):
 
 
 def main():
-    script, build = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    script, build, compute = (os.path.abspath(a) for a in sys.argv[1:4])
     root = tempfile.mkdtemp(prefix="cluster_test_")
     c = Cluster(script, build, os.path.join(root, "c"))
     ok = False
     try:
         # Bad command lines: exit 2, one line on stderr naming the problem.
         for args in (["up", "--safekeepers", "0"], ["up", "--safekeepers", "three"], ["frobnicate"], [],
-                     ["kill"], ["kill", "1", "--signal", "HUP"], ["status", "--max-timelines", "x"]):
+                     ["kill"], ["kill", "1", "--signal", "HUP"], ["status", "--max-timelines", "x"],
+                     ["up", "--pageservers", "2"], ["up", "--tenant", "xyz"], ["up", "--image-threshold", "-1"]):
             r = c.run(*args, expect=2)
             lines = r.stderr.strip().splitlines()
             check(len(lines) == 1 and lines[0].startswith("cluster: error: "),
@@ -100,21 +105,40 @@ def main():
         out = c.run("up", "--safekeepers", "3").stdout
         print(out.strip())
         st = c.status()
-        check(sorted(st) == ["sk1", "sk2", "sk3"], "nodes: %s" % sorted(st))
+        check(sorted(st) == ["ps1", "sk1", "sk2", "sk3"], "nodes: %s" % sorted(st))
         for name, n in st.items():
             check(n["state"] == "running" and pid_alive(n["pid"]), "%s not running: %s" % (name, n))
-            check(n["status"] is not None and n["status"]["node_id"] == n["id"], "%s: no HTTP status: %s" % (name, n))
             check(os.path.getsize(n["log"]) > 0, "%s: empty log" % name)
+            if n["role"] == "safekeeper":
+                check(n["status"] is not None and n["status"]["node_id"] == n["id"],
+                      "%s: no HTTP status: %s" % (name, n))
+        ps = st["ps1"]
+        check(ps["role"] == "pageserver" and ps["status"] is not None, "ps1: no HTTP status: %s" % ps)
+        tenant, timeline = json.loads(c.run("status", "--json").stdout)["tenant_id"], ps["status"]["timeline_id"]
+        check(ps["status"]["tenant_id"] == tenant and len(timeline) == 32, "ps1 follows another timeline: %s" % ps)
         sks = ",".join("127.0.0.1:%d" % st["sk%d" % i]["ports"]["wal"] for i in (1, 2, 3))
         check("--safekeepers %s" % sks in out, "up does not print the --safekeepers string")
-        check("export WQ_SAFEKEEPERS=%s" % sks in c.run("env").stdout, "env does not export WQ_SAFEKEEPERS")
+        env = dict(line[len("export "):].split("=", 1) for line in c.run("env").stdout.splitlines())
+        check(env.get("WQ_SAFEKEEPERS") == sks, "env does not export WQ_SAFEKEEPERS: %s" % env)
+        check(env.get("WQ_PAGESERVER") == "127.0.0.1:%d" % ps["ports"]["page"] and
+              env.get("WQ_PAGESERVER_HTTP") == "127.0.0.1:%d" % ps["ports"]["http"] and
+              env.get("WQ_TENANT") == tenant and env.get("WQ_TIMELINE") == timeline,
+              "env does not export the pageserver and timeline: %s" % env)
+        check("--server 127.0.0.1:%d" % ps["ports"]["page"] in out, "up does not print the getpage line")
         # Peers: passed only when the safekeeper has the flag; then each node
         # names the other two nodes' WAL ports.
         with open(os.path.join(c.dir, "cluster.json")) as f:
             recorded = {n["name"]: n for n in json.load(f)["nodes"]}
         has_peers = "--peers" in subprocess.run([recorded["sk1"]["argv"][0], "--help"], capture_output=True,
                                                 text=True, timeout=30).stdout
+        pg = ",".join("127.0.0.1:%d" % st["sk%d" % i]["ports"]["pg"] for i in (1, 2, 3))
+        argv = recorded["ps1"]["argv"]
+        for flag, want in (("--safekeepers", pg), ("--tenant-id", tenant), ("--timeline-id", timeline),
+                           ("--start-lsn", "0/1000000")):
+            check(flag in argv and argv[argv.index(flag) + 1] == want, "ps1: %s is not %s: %s" % (flag, want, argv))
         for name, n in recorded.items():
+            if n["role"] != "safekeeper":
+                continue
             argv = n["argv"]
             if has_peers:
                 want = ",".join("127.0.0.1:%d" % st[o]["ports"]["wal"] for o in ("sk1", "sk2", "sk3") if o != name)
@@ -124,13 +148,55 @@ def main():
                 check("--peers" not in argv, "%s: --peers passed to a safekeeper without it" % name)
         print("--peers %s" % ("passed to each node" if has_peers else "not supported by this safekeeper"))
         table = c.run("status").stdout
-        check(table.count("running") == 3, "table does not show 3 running:\n%s" % table)
+        check(table.count("running") == 4, "table does not show 4 running:\n%s" % table)
+        check("ingest_lsn" in table and "ps1" in table, "table does not show the pageserver:\n%s" % table)
         print(table.strip())
         # Up again on a running cluster starts nothing new.
         c.run("up")
         check({k: v["pid"] for k, v in c.status().items()} == {k: v["pid"] for k, v in st.items()},
               "up on a running cluster changed PIDs")
         check(c.run("up", "--safekeepers", "5", expect=2).stderr.count("\n") == 1, "up with another size")
+        check(c.run("up", "--pageservers", "0", expect=2).stderr.count("\n") == 1, "up without the pageserver")
+        check(c.run("up", "--timeline", "ef" * 16, expect=2).stderr.count("\n") == 1, "up with another timeline")
+        check(c.run("kill", "ps9", expect=2).stderr.count("\n") == 1, "kill of a node that is not there")
+
+        # A short compute run on the cluster's timeline: the pageserver ingests it to the commit LSN.
+        r = subprocess.run([compute, "--safekeepers", sks, "--tenant", tenant, "--timeline", timeline,
+                            "--clients", "2", "--duration", "1", "--relations", "2", "--blocks", "256",
+                            "--truth-dir", os.path.join(root, "truth"), "--json"],
+                           capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "compute exit %d: %s" % (r.returncode, r.stderr[-2000:]))
+        commit = lsn(json.loads(r.stdout)["commit_lsn"])
+        ingested = wait_for("ps1 ingesting to the commit LSN %X" % commit,
+                            lambda: (lambda s: s if s and lsn(s["ingest_lsn"]) >= commit else None)(
+                                c.status()["ps1"]["status"]), 60)
+        check(lsn(ingested["ingest_lsn"]) == commit, "ps1 ingested past the commit LSN: %s" % ingested)
+        table = c.run("status").stdout
+        check(ingested["ingest_lsn"] in table and "sk" in table.split("ingest_lsn")[1], "table:\n%s" % table)
+        print(table.strip())
+        verify_help = subprocess.run([compute, "verify", "--help"], capture_output=True, text=True, timeout=30)
+        if verify_help.returncode == 0:
+            r = subprocess.run([compute, "verify", "--pageserver", env["WQ_PAGESERVER"], "--truth-dir",
+                                os.path.join(root, "truth"), "--samples", "200"],
+                               capture_output=True, text=True, timeout=120)
+            check(r.returncode == 0, "verify exit %d: %s %s" % (r.returncode, r.stdout, r.stderr[-2000:]))
+            print(r.stdout.strip())
+        # kill -9 by role name; start by role name: same ports, resumes at its durable LSN.
+        durable = lsn(wait_for("ps1 durable at the commit LSN",
+                               lambda: (lambda s: s if s and lsn(s["durable_lsn"]) >= commit else None)(
+                                   c.status()["ps1"]["status"]), 60)["durable_lsn"])
+        old = c.status()["ps1"]
+        c.run("kill", "pageserver")
+        check(not pid_alive(old["pid"]), "ps1 pid %d alive after kill" % old["pid"])
+        st = c.status()
+        check(st["ps1"]["state"] == "down" and all(st["sk%d" % i]["state"] == "running" for i in (1, 2, 3)),
+              "after kill pageserver: %s" % {k: v["state"] for k, v in st.items()})
+        c.run("start", "pageserver")
+        st = c.status()
+        check(st["ps1"]["state"] == "running" and st["ps1"]["ports"] == old["ports"] and
+              st["ps1"]["pid"] != old["pid"], "ps1 not restarted on its ports: %s" % st["ps1"])
+        s = wait_for("ps1 answering after its restart", lambda: c.status()["ps1"]["status"], 30)
+        check(lsn(s["ingest_lsn"]) >= durable, "ps1 restarted at %s, durable was %X" % (s["ingest_lsn"], durable))
 
         # kill -9 one node: down in status, its PID gone; the others untouched.
         old = st["sk2"]
