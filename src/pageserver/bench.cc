@@ -49,12 +49,14 @@ int main(int argc, char** argv) {
   CLI::App app{"walquorum-pageserver-bench: ingest and GetPage figures per image threshold"};
   std::vector<std::uint32_t> thresholds{0, 4, 16, 64, 256};
   std::uint32_t pages = 64, deltas = 50'000, reads = 2'000;
+  std::size_t cache_pages = ServiceOptions{}.page_cache_pages;
   std::string dir = std::filesystem::temp_directory_path().string();
   app.add_option("--threshold", thresholds, "image thresholds to run (0: no pushdown)");
   app.add_option("--pages", pages, "hot pages");
   app.add_option("--deltas", deltas, "generic-WAL deltas, spread over the hot pages");
   app.add_option("--reads", reads, "GetPage@LSN calls timed");
   app.add_option("--dir", dir, "where the temporary stores go");
+  app.add_option("--cache-pages", cache_pages, "image worker's page cache (0: every image read from the store)");
   CLI11_PARSE(app, argc, argv);
 
   // The WAL, once: an image of each page, then small row-sized changes.
@@ -79,8 +81,8 @@ int main(int argc, char** argv) {
   const wal::Lsn end = w.end_lsn();
   std::vector<std::uint8_t> bytes = w.take_bytes();
   std::printf("wal: %zu bytes, %u pages, %u deltas\n", bytes.size(), pages, deltas);
-  std::printf("%9s %12s %11s %10s %10s %10s %10s %10s %8s\n", "threshold", "ingest_MB/s", "ingest_cpu", "images",
-              "p50_us", "p99_us", "max_us", "max_delta", "mean_d");
+  std::printf("%9s %12s %11s %10s %10s %10s %10s %10s %8s %9s\n", "threshold", "ingest_MB/s", "ingest_cpu", "images",
+              "p50_us", "p99_us", "max_us", "max_delta", "mean_d", "store_MB");
   for (std::uint32_t t : thresholds) {
     std::filesystem::path path = std::filesystem::path(dir) / fmt::format("wq-ps-bench-{}-{}", ::getpid(), t);
     std::filesystem::remove_all(path);
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
       }
       ServiceOptions o;
       o.image_threshold = t;
+      o.page_cache_pages = cache_pages;
       Service s(**store, o);
       s.start();
       s.begin_stream(wal::Lsn(0x1000000));
@@ -145,9 +148,14 @@ int main(int argc, char** argv) {
       images = s.status().images_generated;
       s.stop();
     }
+    std::uintmax_t store_bytes = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(path)) {
+      if (e.is_regular_file()) store_bytes += e.file_size();
+    }
     std::filesystem::remove_all(path);
-    std::printf("%9u %12.1f %10.3fs %10llu %10.1f %10.1f %10.1f %10zu %8.1f\n", t, mbps, cpu,
-                static_cast<unsigned long long>(images), p50, p99, mx, max_d, mean_d);
+    std::printf("%9u %12.1f %10.3fs %10llu %10.1f %10.1f %10.1f %10zu %8.1f %9.1f\n", t, mbps, cpu,
+                static_cast<unsigned long long>(images), p50, p99, mx, max_d, mean_d,
+                static_cast<double>(store_bytes) / 1e6);
   }
   return 0;
 }

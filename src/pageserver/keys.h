@@ -63,8 +63,12 @@ std::optional<wal::Lsn> decode_lsn_value(std::string_view value);
 //  kImage: the 8192-byte page as of the key's LSN (pd_lsn already stamped).
 //  kRecord: the WAL record's bytes and which block reference is this page's;
 //   a base when the block is WILL_INIT (redo starts from a zeroed page).
+// On disk the first byte is the kind, the second the block index, then the
+// bytes; an image is stored LZ4-compressed (kind byte kImageLz4) when that
+// saves at least 1/16 of the page, and decodes back to a kImage either way.
 struct Version {
   enum Kind : std::uint8_t { kImage = 1, kRecord = 2 };
+  static constexpr std::uint8_t kImageLz4 = 3;  // stored kind only, never in a decoded Version
   Kind kind = kImage;
   std::uint8_t block_index = 0;      // kRecord: index into DecodedRecord::blocks
   std::vector<std::uint8_t> bytes;   // page or record

@@ -2,11 +2,56 @@
 #include "pageserver/service.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace wq::pageserver {
+
+std::size_t PageCache::Hash::operator()(const PageId& p) const noexcept {
+  std::uint64_t h = 0x9E3779B97F4A7C15ull;
+  auto mix = [&](std::uint64_t v) {
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  };
+  std::uint64_t t[4];
+  std::memcpy(t, p.tenant.data(), 16);
+  std::memcpy(t + 2, p.timeline.data(), 16);
+  for (std::uint64_t v : t) mix(v);
+  mix((static_cast<std::uint64_t>(p.spc) << 32) | p.db);
+  mix((static_cast<std::uint64_t>(p.rel) << 32) | p.blk);
+  mix(p.fork);
+  return static_cast<std::size_t>(h);
+}
+
+PageCache::Entry* PageCache::find(const PageId& id) {
+  auto it = index_.find(id);
+  if (it == index_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return &*it->second;
+}
+
+void PageCache::put(const PageId& id, wal::Lsn lsn, const wal::Page& page) {
+  if (capacity_ == 0) return;
+  if (Entry* e = find(id)) {
+    e->lsn = lsn;
+    e->page = page;
+    return;
+  }
+  if (index_.size() >= capacity_) {
+    index_.erase(lru_.back().id);
+    lru_.pop_back();
+  }
+  lru_.push_front(Entry{id, lsn, page});
+  index_.emplace(id, lru_.begin());
+}
+
+void PageCache::erase(const PageId& id) {
+  auto it = index_.find(id);
+  if (it == index_.end()) return;
+  lru_.erase(it->second);
+  index_.erase(it);
+}
 
 Service::Service(PageStore& store, ServiceOptions options)
     : store_(store),
@@ -14,8 +59,10 @@ Service::Service(PageStore& store, ServiceOptions options)
       pushdown_(options.image_threshold, options.pushdown_pages_max,
                 [this](const PageId& page) {
                   return store_.deltas_since_newest_base(page, opt_.image_threshold);
-                }) {
+                }),
+      cache_(options.page_cache_pages) {
   WQ_ASSERT(opt_.image_queue_max > 0, "image queue of 0");
+  WQ_ASSERT(opt_.work_queue_max > 0, "work queue of 0");
   if (auto d = store_.recorded_durable_lsn()) {
     ingest_lsn_ = *d;
     durable_lsn_ = *d;
@@ -35,7 +82,10 @@ void Service::stop() {
     std::unique_lock lock(mu_);
     // Pending images are written first (bounded by the queue): a restart has
     // no way to know a chain had reached the threshold.
-    if (worker_.joinable()) changed_.wait_for(lock, std::chrono::seconds(30), [&] { return queue_.empty(); });
+    if (worker_.joinable()) {
+      changed_.wait_for(lock, std::chrono::seconds(30),
+                        [&] { return queue_.empty() && image_lsns_.empty() && in_flight_ == 0; });
+    }
     stopping_ = true;
   }
   changed_.notify_all();
@@ -68,11 +118,19 @@ base::Status Service::feed(wal::Lsn at, std::span<const std::uint8_t> bytes) {
   decoder_->feed(bytes);
   fed_end_ = fed_end_ + bytes.size();
   std::vector<Put> puts;
-  std::vector<ImageRequest> images;
+  // Work for the image worker, in WAL order; `from_put` names the put whose
+  // version it carries once the batch is written.
+  std::vector<WorkItem> items;
+  std::vector<std::size_t> from_put;
+  const bool pushdown = opt_.image_threshold > 0;
   std::uint64_t records = 0, fpis = 0, deltas = 0;
   std::array<std::uint64_t, 4> by_compression{};
   wal::Lsn end;
   std::optional<base::Error> error;
+  auto carry = [&](WorkItem::Kind kind, const Put& p) {
+    items.push_back(WorkItem{kind, p.page, p.lsn, nullptr});
+    from_put.push_back(kind == WorkItem::kForget ? SIZE_MAX : puts.size());
+  };
   for (;;) {
     wal::DecodeStep step = decoder_->next();
     if (auto* rec = std::get_if<wal::DecodedRecord>(&step)) {
@@ -82,13 +140,20 @@ base::Status Service::feed(wal::Lsn at, std::span<const std::uint8_t> bytes) {
         if (b.has_image && b.apply_image) ++by_compression[b.compression];
       }
       for (Put& p : plan_record(*rec, opt_.tenant, opt_.timeline)) {
+        bool image = false;
         if (p.kind == KeyKind::kBase) {
           ++fpis;
           pushdown_.on_base(p.page);
+          if (pushdown) carry(WorkItem::kBase, p);
         } else {
           ++deltas;
           // A chain through a record without redo here cannot be materialised: not counted.
-          if (p.replayable && pushdown_.on_delta(p.page)) images.push_back(ImageRequest{p.page, p.lsn});
+          if (pushdown) carry(p.replayable ? WorkItem::kDelta : WorkItem::kForget, p);
+          image = p.replayable && pushdown_.on_delta(p.page);
+        }
+        if (image) {
+          items.push_back(WorkItem{WorkItem::kImage, p.page, p.lsn, nullptr});
+          from_put.push_back(SIZE_MAX);
         }
         puts.push_back(std::move(p));
       }
@@ -102,6 +167,9 @@ base::Status Service::feed(wal::Lsn at, std::span<const std::uint8_t> bytes) {
   }
   // The versions are written before anyone can be told about them.
   store_.write(puts);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (from_put[i] != SIZE_MAX) items[i].version = std::make_shared<const Version>(std::move(puts[from_put[i]].version));
+  }
   bytes_since_sync_ += bytes.size();
   {
     std::unique_lock lock(mu_);
@@ -111,13 +179,20 @@ base::Status Service::feed(wal::Lsn at, std::span<const std::uint8_t> bytes) {
     deltas_ += deltas;
     for (std::size_t i = 0; i < by_compression.size(); ++i) by_compression_[i] += by_compression[i];
     if (end.is_valid()) ingest_lsn_ = std::max(ingest_lsn_, end);
-    for (const ImageRequest& r : images) {
-      if (queue_.size() >= opt_.image_queue_max) ++blocked_;
-      // Ingest waits on image generation only here, through the bounded queue.
-      queue_space_.wait(lock, [&] { return stopping_ || queue_.size() < opt_.image_queue_max; });
+    for (WorkItem& item : items) {
+      const bool image = item.kind == WorkItem::kImage;
+      auto has_room = [&] {
+        return queue_.size() < opt_.work_queue_max && (!image || image_lsns_.size() < opt_.image_queue_max);
+      };
+      if (!has_room()) {
+        ++blocked_;
+        changed_.notify_all();
+        // Ingest waits on image generation only here, through the bounded queue.
+        queue_space_.wait(lock, [&] { return stopping_ || has_room(); });
+      }
       if (stopping_) break;
-      queue_.push_back(r);
-      changed_.notify_all();
+      if (image) image_lsns_.push_back(item.lsn);
+      queue_.push_back(std::move(item));
     }
     if (error) last_error_ = error->message;
   }
@@ -155,7 +230,7 @@ void Service::set_server_wal_end(wal::Lsn lsn) {
 
 wal::Lsn Service::readable_locked() const {
   // A read past a pending image's LSN would replay more than the threshold.
-  if (!queue_.empty()) return std::min(ingest_lsn_, queue_.front().lsn);
+  if (!image_lsns_.empty()) return std::min(ingest_lsn_, image_lsns_.front());
   return ingest_lsn_;
 }
 
@@ -169,7 +244,9 @@ bool Service::wait_readable(wal::Lsn lsn, std::chrono::milliseconds timeout) {
 
 bool Service::wait_images_done(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  return changed_.wait_for(lock, timeout, [&] { return stopping_ || queue_.empty(); });
+  return changed_.wait_for(lock, timeout, [&] {
+    return stopping_ || (queue_.empty() && image_lsns_.empty() && in_flight_ == 0);
+  });
 }
 
 base::Result<Reconstructed> Service::get_page(const PageId& page, wal::Lsn lsn,
@@ -195,37 +272,94 @@ base::Result<Reconstructed> Service::get_page(const PageId& page, wal::Lsn lsn,
   return r;
 }
 
+void Service::apply_item(const WorkItem& item, std::vector<PageStore::Image>& images) {
+  switch (item.kind) {
+    case WorkItem::kBase: {
+      const Version& v = *item.version;
+      if (v.kind == Version::kImage) {
+        wal::Page page;
+        std::memcpy(page.data(), v.bytes.data(), wal::kBlockSize);
+        cache_.put(item.page, item.lsn, page);
+        return;
+      }
+      // A WILL_INIT record: redo from zeros when it can be replayed here.
+      wal::Page page{};
+      if (redo_block(page, v.bytes, v.block_index, item.lsn)) {
+        cache_.put(item.page, item.lsn, page);
+      } else {
+        cache_.erase(item.page);
+      }
+      return;
+    }
+    case WorkItem::kDelta: {
+      PageCache::Entry* e = cache_.find(item.page);
+      if (e == nullptr || item.lsn <= e->lsn) return;  // not cached, or already applied
+      const Version& v = *item.version;
+      if (redo_block(e->page, v.bytes, v.block_index, item.lsn)) {
+        e->lsn = item.lsn;
+      } else {
+        cache_.erase(item.page);  // the store's read will name the problem
+      }
+      return;
+    }
+    case WorkItem::kForget:
+      cache_.erase(item.page);
+      return;
+    case WorkItem::kImage: {
+      PageCache::Entry* e = cache_.find(item.page);
+      if (e != nullptr && e->lsn == item.lsn) {
+        ++cache_hits_;
+        images.push_back(PageStore::Image{item.page, item.lsn, e->page});
+        return;
+      }
+      ++cache_misses_;
+      auto r = store_.read(item.page, item.lsn);
+      if (r) {
+        images.push_back(PageStore::Image{item.page, item.lsn, r->page});
+        cache_.put(item.page, item.lsn, r->page);
+      } else {
+        // E.g. an image through a corrupt record: nothing to materialise.
+        cache_.erase(item.page);
+        spdlog::debug("event=image_skipped page={} lsn={} error=\"{}\"", item.page.to_string(), item.lsn,
+                      r.error().message);
+      }
+      return;
+    }
+  }
+}
+
 void Service::worker_loop() {
-  constexpr std::size_t kBatchMax = 64;  // images written per LevelDB batch
-  std::vector<ImageRequest> batch;
+  constexpr std::size_t kBatchMax = 256;  // items taken at once; their images go in one LevelDB batch
+  std::vector<WorkItem> batch;
   std::vector<PageStore::Image> images;
   for (;;) {
     batch.clear();
     images.clear();
+    std::size_t requested = 0;
     {
       std::unique_lock lock(mu_);
       changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
-      // They stay queued (and bound the readable LSN) until written; only this
-      // thread pops, and ingest only appends, so the first entries are stable.
       std::size_t n = std::min(kBatchMax, queue_.size());
-      batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-    }
-    for (const ImageRequest& req : batch) {
-      auto r = store_.read(req.page, req.lsn);
-      if (r) {
-        images.push_back(PageStore::Image{req.page, req.lsn, r->page});
-      } else {
-        // E.g. an image through a corrupt record: nothing to materialise.
-        spdlog::debug("event=image_skipped page={} lsn={} error=\"{}\"", req.page.to_string(), req.lsn,
-                      r.error().message);
+      for (std::size_t i = 0; i < n; ++i) {
+        requested += queue_.front().kind == WorkItem::kImage;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
       }
+      in_flight_ = n;
     }
+    queue_space_.notify_all();
+    for (const WorkItem& item : batch) apply_item(item, images);
+    // Requested images stay in image_lsns_ (and bound the readable LSN) until written.
     store_.put_images(images);
     {
       std::lock_guard lock(mu_);
-      for (std::size_t i = 0; i < batch.size(); ++i) queue_.pop_front();
+      WQ_ASSERT(image_lsns_.size() >= requested, "{} images written, {} pending", requested,
+                image_lsns_.size());
+      for (std::size_t i = 0; i < requested; ++i) image_lsns_.pop_front();
+      in_flight_ = 0;
       images_ += images.size();
+      cached_pages_ = cache_.size();
     }
     changed_.notify_all();
     queue_space_.notify_all();
@@ -252,7 +386,11 @@ ServiceStatus Service::status() const {
   s.images_generated = images_;
   s.fpis = fpis_;
   s.deltas = deltas_;
-  s.image_queue_depth = queue_.size();
+  s.image_queue_depth = image_lsns_.size();
+  s.work_queue_depth = queue_.size() + in_flight_;
+  s.cached_pages = cached_pages_;
+  s.cache_hits = cache_hits_.load(std::memory_order_relaxed);
+  s.cache_misses = cache_misses_.load(std::memory_order_relaxed);
   s.image_queue_max = opt_.image_queue_max;
   s.getpage_waiting = waiting_readers_;
   s.ingest_blocked_on_queue = blocked_;
@@ -289,6 +427,14 @@ std::string Service::metrics_text() const {
           static_cast<double>(s.images_generated));
   gauge("walquorum_ps_image_queue_depth", "image requests queued", static_cast<double>(s.image_queue_depth));
   gauge("walquorum_ps_image_queue_max", "image queue bound", static_cast<double>(s.image_queue_max));
+  gauge("walquorum_ps_work_queue_depth", "versions and image requests queued for the image worker",
+        static_cast<double>(s.work_queue_depth));
+  gauge("walquorum_ps_worker_cached_pages", "pages the image worker keeps materialised",
+        static_cast<double>(s.cached_pages));
+  counter("walquorum_ps_image_cache_hits_total", "images copied from the worker's cache",
+          static_cast<double>(s.cache_hits));
+  counter("walquorum_ps_image_cache_misses_total", "images rebuilt from the store",
+          static_cast<double>(s.cache_misses));
   counter("walquorum_ps_ingest_blocked_total", "times ingest waited for a full image queue",
           static_cast<double>(s.ingest_blocked_on_queue));
   gauge("walquorum_ps_getpage_waiting", "GetPage requests waiting for ingest",

@@ -3,7 +3,11 @@
 // planned into page versions (ingest.h) and written to the PageStore in one
 // batch per feed; a durable LSN is synced on a byte/time policy. The pushdown
 // counter sends image requests to a background worker through a bounded FIFO
-// queue: ingest blocks only when that queue is full. Readers (GetPage) wait,
+// queue: ingest blocks only when that queue is full. With pushdown on, the same
+// queue carries every version of every page in WAL order, so the worker keeps
+// the pages it has materialised current in an LRU cache (PageCache) by applying
+// each delta as it arrives; an image request of a cached page is then a copy,
+// not a LevelDB read of a base and a chain. Readers (GetPage) wait,
 // with a timeout, until the LSN they ask for is readable: ingested, and not
 // past a pending image request, so no read replays more than the threshold.
 //
@@ -13,7 +17,11 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <list>
+#include <memory>
+#include <unordered_map>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -35,7 +43,9 @@ struct ServiceOptions {
   Id tenant{};
   Id timeline{};
   std::uint32_t image_threshold = 16;   // 0: no pushdown
-  std::size_t image_queue_max = 1024;
+  std::size_t image_queue_max = 1024;    // image requests pending
+  std::size_t work_queue_max = 16384;    // all worker items (versions and image requests)
+  std::size_t page_cache_pages = 16384;  // worker's materialised pages (8 KiB each); 0: none
   std::size_t pushdown_pages_max = 1u << 22;
   std::uint32_t sync_interval_ms = 100;
   std::uint64_t sync_bytes = 8u << 20;
@@ -48,10 +58,38 @@ struct ServiceStatus {
   std::size_t image_queue_depth = 0, image_queue_max = 0, getpage_waiting = 0;
   std::uint64_t ingest_blocked_on_queue = 0;
   std::uint64_t reads = 0, read_errors = 0, compacted_keys = 0;
+  std::size_t work_queue_depth = 0, cached_pages = 0;
+  std::uint64_t cache_hits = 0, cache_misses = 0;  // image requests served from the cache, from the store
   double deltas_replayed_max = 0;
   std::string last_error;
   std::uint32_t image_threshold = 0;
   std::array<std::uint64_t, 4> fpis_by_compression{};  // applied images: none, pglz, lz4, zstd
+};
+
+// The image worker's materialised pages: the newest version of each page it
+// knows, as of `lsn`. Bounded, least recently used evicted first. One thread.
+class PageCache {
+ public:
+  explicit PageCache(std::size_t capacity) : capacity_(capacity) {}
+  struct Entry {
+    PageId id;
+    wal::Lsn lsn;
+    wal::Page page;
+  };
+  // nullptr when absent; marks it recently used.
+  Entry* find(const PageId& id);
+  // Inserts or replaces (and evicts the oldest past capacity; nothing at capacity 0).
+  void put(const PageId& id, wal::Lsn lsn, const wal::Page& page);
+  void erase(const PageId& id);
+  std::size_t size() const { return index_.size(); }
+
+ private:
+  struct Hash {
+    std::size_t operator()(const PageId& p) const noexcept;
+  };
+  std::size_t capacity_;
+  std::list<Entry> lru_;  // front: most recently used
+  std::unordered_map<PageId, std::list<Entry>::iterator, Hash> index_;
 };
 
 class Service {
@@ -95,11 +133,17 @@ class Service {
   std::string metrics_text() const;
 
  private:
-  struct ImageRequest {
+  // In WAL order: every version of a page (so cached pages stay current) and
+  // the image requests between them.
+  struct WorkItem {
+    enum Kind : std::uint8_t { kBase, kDelta, kForget, kImage };
+    Kind kind;
     PageId page;
     wal::Lsn lsn;
+    std::shared_ptr<const Version> version;  // kBase, kDelta
   };
   void worker_loop();
+  void apply_item(const WorkItem& item, std::vector<PageStore::Image>& images);
   wal::Lsn readable_locked() const;
 
   PageStore& store_;
@@ -115,7 +159,12 @@ class Service {
   mutable std::mutex mu_;
   std::condition_variable changed_;     // ingest or images advanced
   std::condition_variable queue_space_; // the worker freed a slot
-  std::deque<ImageRequest> queue_;      // front is being worked on; bounded by image_queue_max
+  std::deque<WorkItem> queue_;          // not yet taken by the worker; bounded by work_queue_max
+  std::deque<wal::Lsn> image_lsns_;     // requested images not yet written; bounded by image_queue_max
+  std::size_t in_flight_ = 0;           // items the worker took and has not finished
+  std::atomic<std::uint64_t> cache_hits_{0}, cache_misses_{0};  // the worker's, read by status()
+  std::size_t cached_pages_ = 0;
+  PageCache cache_;                     // worker thread only
   bool stopping_ = false;
   wal::Lsn ingest_lsn_;                 // end of the last ingested record
   wal::Lsn durable_lsn_;

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "pageserver/keys.h"
+#include "wal/format.h"
 
 using namespace wq::pageserver;
 using wq::wal::Lsn;
@@ -55,4 +56,40 @@ TEST_CASE("versions and ids round-trip; bad values are corrupt") {
   CHECK_FALSE(parse_id_hex("0011"));
   CHECK_FALSE(parse_id_hex("zz112233445566778899aabbccddeeff"));
   CHECK(decode_lsn_value(encode_lsn_value(Lsn(42))) == Lsn(42));
+}
+
+TEST_CASE("images are stored LZ4-compressed when it pays, and decode to the same page") {
+  Version v;
+  v.kind = Version::kImage;
+  v.bytes.assign(wq::wal::kBlockSize, 0);
+  for (std::size_t i = 0; i < 400; ++i) v.bytes[7000 + i] = static_cast<std::uint8_t>(i * 7);
+  std::string stored = encode_version(v);
+  CHECK(static_cast<std::uint8_t>(stored[0]) == Version::kImageLz4);
+  CHECK(stored.size() < 2000);
+  auto back = decode_version(stored);
+  REQUIRE(back);
+  CHECK(back->kind == Version::kImage);
+  CHECK(back->bytes == v.bytes);
+
+  // Incompressible: stored as it is.
+  std::uint32_t x = 12345;
+  for (auto& b : v.bytes) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<std::uint8_t>(x >> 24);
+  }
+  stored = encode_version(v);
+  CHECK(static_cast<std::uint8_t>(stored[0]) == Version::kImage);
+  CHECK(stored.size() == 2 + wq::wal::kBlockSize);
+  back = decode_version(stored);
+  REQUIRE(back);
+  CHECK(back->bytes == v.bytes);
+
+  // A damaged compressed image is corrupt, not a short page.
+  v.bytes.assign(wq::wal::kBlockSize, 1);
+  stored = encode_version(v);
+  REQUIRE(static_cast<std::uint8_t>(stored[0]) == Version::kImageLz4);
+  CHECK(decode_version(stored.substr(0, stored.size() - 3)).error().code == wq::base::ErrorCode::kCorrupt);
+  stored.push_back('\x00');
+  CHECK_FALSE(decode_version(stored));
+  CHECK(decode_version(std::string("\x03\x00", 2)).error().code == wq::base::ErrorCode::kCorrupt);
 }

@@ -275,3 +275,108 @@ TEST_CASE("service: the pushdown bound holds across a restart in the middle of c
   }
   s.stop();
 }
+
+namespace {
+
+// Like make_workload, but every 17th record is an FPI of a page (XLOG_FPI) in
+// the middle of its chain, so images come from three sources: WAL, the worker's
+// cache and the store.
+Workload make_fpi_workload(int n, std::uint32_t seed) {
+  Workload w;
+  WalWriter writer(Lsn(0x5000000), 1, 42);
+  std::array<Page, kPages> pages;
+  for (std::uint32_t b = 0; b < kPages; ++b) {
+    pages[b] = make_page(b, 40, 8000);
+    GenericBlock g[1] = {{kRel, MAIN_FORKNUM, b, nullptr, &pages[b], true}};
+    w.ends.push_back(writer.append(make_generic_record(10 + b, g)).end);
+    pages[b] = after(pages[b], w.ends.back());
+    w.history.push_back(pages);
+  }
+  std::mt19937 rng(seed);
+  for (int i = 0; i < n; ++i) {
+    std::uint32_t b = rng() % kPages;
+    auto lower = static_cast<std::uint16_t>(40 + 4 * (rng() % 100));
+    auto upper = static_cast<std::uint16_t>(7000 + rng() % 1000);
+    Page next = make_page(rng(), lower, upper);
+    if (i % 17 == 16) {
+      w.ends.push_back(writer.append(make_fpi_record(kRel, MAIN_FORKNUM, b, next)).end);
+    } else {
+      GenericBlock g[1] = {{kRel, MAIN_FORKNUM, b, &pages[b], &next, false}};
+      w.ends.push_back(writer.append(make_generic_record(100 + i, g)).end);
+    }
+    pages[b] = after(next, w.ends.back());
+    w.history.push_back(pages);
+  }
+  w.bytes = writer.take_bytes();
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("service: images from the worker's cache equal replay, with FPIs mid-chain and any cache size") {
+  for (std::uint32_t threshold : {1u, 3u, 8u}) {
+    for (std::size_t cache : {std::size_t{0}, std::size_t{1}, std::size_t{1024}}) {
+      CAPTURE(threshold);
+      CAPTURE(cache);
+      TempDir dir;
+      auto store = PageStore::open((dir.path / "db").string());
+      REQUIRE(store);
+      ServiceOptions o;
+      o.image_threshold = threshold;
+      o.page_cache_pages = cache;
+      o.image_queue_max = 3;
+      o.work_queue_max = 5;  // small: ingest has to wait on the worker
+      Service s(**store, o);
+      s.start();
+      Workload w = make_fpi_workload(150, threshold * 7 + static_cast<std::uint32_t>(cache));
+      feed_all(s, w, 501);
+      REQUIRE(s.wait_images_done(30s));
+      for (std::size_t i = kPages; i < w.ends.size(); ++i) {
+        for (std::uint32_t b = 0; b < kPages; ++b) {
+          auto r = s.get_page(page_id(o, b), w.ends[i], 10s);
+          REQUIRE_MESSAGE(r.has_value(), r.error().message);
+          CHECK(r->page == w.history[i][b]);
+          CHECK(r->deltas_replayed <= threshold);
+        }
+      }
+      auto st = s.status();
+      CHECK(st.images_generated > 0);
+      CHECK(st.images_generated == st.cache_hits + st.cache_misses);
+      CHECK(st.deltas_replayed_max <= threshold);
+      CHECK(st.image_queue_depth == 0);
+      CHECK(st.work_queue_depth == 0);
+      if (cache == 0) CHECK(st.cache_hits == 0);
+      if (cache >= kPages) {
+        // Every page is cached from its first image on: misses only before that.
+        CHECK(st.cache_misses == 0);
+        CHECK(st.cached_pages == kPages);
+      }
+      s.stop();
+    }
+  }
+}
+
+TEST_CASE("page cache: least recently used goes first; capacity 0 keeps nothing") {
+  PageCache c(2);
+  PageId a, b, d;
+  a.blk = 1;
+  b.blk = 2;
+  d.blk = 3;
+  Page p{};
+  c.put(a, Lsn(1), p);
+  c.put(b, Lsn(2), p);
+  REQUIRE(c.find(a) != nullptr);  // a is now the most recent
+  c.put(d, Lsn(3), p);
+  CHECK(c.size() == 2);
+  CHECK(c.find(b) == nullptr);
+  REQUIRE(c.find(a) != nullptr);
+  CHECK(c.find(a)->lsn == Lsn(1));
+  c.put(a, Lsn(9), p);
+  CHECK(c.find(a)->lsn == Lsn(9));
+  c.erase(a);
+  CHECK(c.find(a) == nullptr);
+  CHECK(c.size() == 1);
+  PageCache none(0);
+  none.put(a, Lsn(1), p);
+  CHECK(none.size() == 0);
+}
