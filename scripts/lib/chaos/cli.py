@@ -28,7 +28,7 @@ A run builds the programs if needed (ninja in --build), starts 3 or 5 safekeeper
 pageserver for timeline A, a compute with 4 clients on timeline A and one with 2 clients on
 timeline B (each recording every acknowledged commit with --history), and routes every link
 (compute->safekeeper, safekeeper->safekeeper peers, pageserver->safekeeper) through a
-fault-injecting TCP proxy inside this process. A plan drawn from the seed injects about 14
+fault-injecting TCP proxy inside this process. A plan drawn from the seed injects about 16
 faults a minute: kill -9 + restart, power cut (kill -9 of a safekeeper running with
 WQ_STORAGE_FAULT=powercut, which loses its unsynced writes), SIGSTOP/SIGCONT, clean restart,
 symmetric and one-way partitions, a safekeeper isolated from everyone, and a compute replaced

@@ -27,7 +27,7 @@ def plan(seed, minutes, n_sks):
     minority = (n_sks - 1) // 2
     sks = [sk(i) for i in range(1, n_sks + 1)]
     # powercut mode of each safekeeper incarnation (WQ_STORAGE_FAULT=powercut)
-    modes = {s: rng.random() < 0.5 for s in sks}
+    modes = {s: rng.random() < 0.7 for s in sks}
     initial_modes = dict(modes)
     active = []  # (end, impaired sks set, ps-cut sks set, process target or None)
     faults = []
@@ -64,7 +64,7 @@ def plan(seed, minutes, n_sks):
                 if target != "ps":
                     imp = {target}
                     if kind in ("kill9", "powercut", "restart"):
-                        modes[target] = rng.random() < 0.5
+                        modes[target] = rng.random() < 0.7
                         f["next_powercut_mode"] = modes[target]
                     if kind == "restart":
                         f["dur"] = dur = min(dur, 3.0)
