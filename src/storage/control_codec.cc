@@ -177,6 +177,10 @@ base::Result<core::ControlState> decode_control(std::span<const std::uint8_t> by
     return corrupt(fmt::format("term history's last term {} exceeds the term {}",
                                entries.back().term, term));
   }
+  if (!entries.empty() && entries.front().lsn.value() < start) {
+    return corrupt(fmt::format("term history starts at {} below the timeline start {}",
+                               entries.front().lsn, core::Lsn{start}));
+  }
   s.term = core::Term{term};
   s.term_history = core::TermHistory(std::move(entries));
   s.timeline_start_lsn = core::Lsn{start};
