@@ -10,7 +10,8 @@ Properties (each failure is listed with what and where):
      LSN, per safekeeper the persisted commit LSN and the term; the final
      commit LSN is at least every commit LSN ever reported; a compute with a
      higher term acknowledged nothing below what an earlier one acknowledged;
-  4. progress after the last fault healed, and the closing computes exited 0;
+  4. progress after the last fault healed, the closing computes exited 0,
+     and every safekeeper then reached their commit LSN;
   5. the pageserver matched every truth journal (`walquorum-compute verify`);
   6. no process exited or failed unexpectedly during the run."""
 import json
@@ -215,6 +216,10 @@ def check(out, quiet=False):
         if not prog.get(label):
             fails.append("timeline %s: no commit acknowledged after every fault healed" % label)
     summary["progress_after_heal"] = prog
+    for label, ok in (run.get("settled") or {}).items():
+        if not ok:
+            fails.append("timeline %s: not every safekeeper reached the closing commit LSN %s within 90 s "
+                         "of the closing compute's exit (peer recovery)" % (label, lsn_text(final_commit[label])))
     ver = run.get("verify") or {}
     vruns = ver.get("runs") or []
     summary["verify"] = "skipped (%s)" % ver["skipped"] if "skipped" in ver else \

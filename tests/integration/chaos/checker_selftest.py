@@ -194,6 +194,10 @@ def main():
             run["progress_after_heal"]["A"] = None
         case("no progress after healing", False, no_progress, "no commit acknowledged after")
 
+        def unsettled(d, run, samples):
+            run["settled"] = {"A": False}
+        case("a safekeeper never caught up after healing", False, unsettled, "not every safekeeper reached")
+
         def crash(d, run, samples):
             run["findings"].append({"what": "unexpected exit", "t": 3.0, "node": "sk2", "code": -6})
         case("unexpected exit during the run", False, crash, "unexpected exit")
