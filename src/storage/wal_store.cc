@@ -597,6 +597,21 @@ base::Result<RecoveryScan> WalStore::find_end_of_wal(Lsn from, Lsn must_be_valid
     }
   }
   scan.end = decoder.end_of_valid_wal();
+  // Below wal_start lie only the headers synthesized for the pages before the
+  // WAL's first record. A decoder that got through them and stopped at
+  // wal_start (no record written yet: elected, then restarted) ends there, not
+  // at the segment start, which would be below anything truncate may cut at.
+  // One that stopped inside them found damaged headers: no valid WAL at all.
+  if (scan.end < wal_start_) {
+    if (scan.stop_lsn < wal_start_) {
+      return Unexpected{ErrorCode::kCorrupt,
+                        fmt::format("WAL in {} is damaged below its first record {}: decoding "
+                                    "from {} stopped at {} ({}: {})",
+                                    dir_, wal_start_, from, scan.stop_lsn, stop_name(scan.stop),
+                                    scan.reason)};
+    }
+    scan.end = wal_start_;
+  }
   if (scan.end < must_be_valid_upto) {
     return Unexpected{ErrorCode::kCorrupt,
                       fmt::format("WAL in {} is damaged below the commit LSN {}: decoding from {} "
