@@ -339,6 +339,15 @@ base::Status Server::load_timelines() {
                            : store->first_lsn();
       if (from < store->first_lsn()) from = store->first_lsn();
       auto scan = store->find_end_of_wal(from, st.commit_lsn);
+      // An acceptor's WAL never ends below its timeline's start: if it does, the
+      // first pages are damaged (the acceptor would refuse that state), so it
+      // counts as corruption even with nothing committed yet.
+      const core::Lsn start = st.timeline_start_lsn;
+      if (scan && start.is_valid() && scan->end < start) {
+        scan = base::Unexpected{base::ErrorCode::kCorrupt,
+                                fmt::format("WAL ends at {} below the timeline start {}",
+                                            scan->end, start)};
+      }
       if (!scan) {
         // A CRC error (or missing bytes) below the persisted commit LSN is
         // corruption, not a torn tail: never vote with this WAL. The valid WAL
@@ -349,7 +358,8 @@ base::Status Server::load_timelines() {
                       "until repaired from peers",
                       st.timeline.to_string(), st.commit_lsn, scan.error().message);
         auto valid = store->find_end_of_wal(from, core::Lsn{});
-        if (valid && valid->end >= store->wal_start()) {
+        if (valid && valid->end >= store->wal_start() &&
+            (!start.is_valid() || valid->end >= start)) {
           store->cut_torn_tail();
           wal_end = valid->end;
           spdlog::warn("event=corrupt_cut timeline={} valid_end={} commit_lsn={}: WAL after the "
