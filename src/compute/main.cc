@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <fcntl.h>
@@ -57,6 +58,12 @@ using wq::wal::Lsn;
 constexpr std::size_t kChunkBytes = 256 * 1024;
 constexpr std::uint64_t kQueueBytesMax = 64ull * 1024 * 1024;  // back-pressure on inserters
 constexpr std::size_t kTruthBatchesMax = 4096;                  // journal batches in flight
+constexpr auto kLingerAfterCommit = 350ms;  // > 3 proposer heartbeats (proposer::Options: 10 ticks of 10 ms)
+
+// SIGINT/SIGTERM end the run early, as if --duration had passed: the
+// clients stop, the pending WAL is committed, the summary is printed.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int) { g_stop_signal = 1; }
 
 std::int64_t unix_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -510,7 +517,7 @@ int run(const Options& opt) {
   std::uint64_t last_txns = 0;
   Lsn last_commit = client->commit_lsn();
   // Bounded by --duration (each pass sleeps up to 50 ms).
-  while (!s.stop.load() && seconds_since(run_t0) < opt.duration_s) {
+  while (!s.stop.load() && seconds_since(run_t0) < opt.duration_s && g_stop_signal == 0) {
     std::this_thread::sleep_for(std::min(50ms, std::chrono::duration_cast<std::chrono::milliseconds>(
                                                    std::chrono::duration<double>(opt.duration_s) -
                                                    (Clock::now() - run_t0)) + 1ms));
@@ -577,7 +584,15 @@ int run(const Options& opt) {
   flush_thread.join();
   if (s.superseded_term.load() == 0) {
     auto st = client->wait_committed(end, std::chrono::milliseconds(opt.commit_timeout_ms));
-    if (!st) s.on_error(st.error());
+    if (!st) {
+      s.on_error(st.error());
+    } else {
+      // The last commit LSN reaches the safekeepers outside the quorum only
+      // with the next message: linger for a few heartbeats (100 ms each) so
+      // every connected safekeeper learns it and a learner following any of
+      // them gets the whole committed WAL (it streams up to its commit LSN only).
+      std::this_thread::sleep_for(kLingerAfterCommit);
+    }
   }
   Lsn commit = client->commit_lsn();
   if (committed_writer) committed_writer->stop();
@@ -689,6 +704,8 @@ int main(int argc, char** argv) {
     return exit->exit_code;
   }
   const Options& opt = std::get<Options>(parsed);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   auto logger = spdlog::stderr_color_mt("compute");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(opt.log_level));

@@ -78,6 +78,9 @@ last line can appear, and readers ignore it.
 
 `walquorum-compute verify --help` describes the verify subcommand.
 
+SIGINT or SIGTERM ends the run early as if --duration had passed (the pending
+WAL is committed, the summary printed).
+
 A progress line goes to stderr once a second; the summary to stdout. Exit codes:
 0 done, 1 failure, 2 bad flags, 3 superseded by a compute with a higher term.)";
 }
