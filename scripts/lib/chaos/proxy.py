@@ -136,6 +136,12 @@ class Proxy:
     # ---------------------------------------------------------- forwarding
 
     async def _accept(self, link, reader, writer):
+        try:
+            await self._serve(link, reader, writer)
+        except asyncio.CancelledError:
+            pass  # the proxy is closing; the finally of _serve already aborted both sides
+
+    async def _serve(self, link, reader, writer):
         link.accepted += 1
         pair = [writer, None]
         key = (writer, None)
@@ -195,6 +201,10 @@ class Proxy:
                 if link.server:
                     link.server.close()
             await self._reset(list(self.links.values()))
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 3.0)
         try:
             self._call(go(), timeout=5.0)
         except Exception:
