@@ -269,9 +269,11 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--checkpoint-interval", type=float, default=10.0,
                     help="seconds between the compute's checkpoints (each is followed by FPIs with FPW on)")
-    ap.add_argument("--samples", type=int, default=2000, help="verify's GetPage reads per phase")
+    ap.add_argument("--samples", type=int, default=2000, help="verify's GetPage reads per phase (at least 1)")
     ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
     a = ap.parse_args()
+    if a.samples < 1 or a.seconds_per_phase <= 0 or a.clients < 1:
+        ap.error("--samples and --clients must be at least 1, --seconds-per-phase above 0")
     exes = {p: os.path.join(a.build, "src", d, p) for d, p in
             (("compute", "walquorum-compute"), ("safekeeper", "walquorum-safekeeper"),
              ("pageserver", "walquorum-pageserver"))}
@@ -348,7 +350,7 @@ def main():
         restarted = time.monotonic()
         ticker.step = "FPW off, %s catching up" % victim["name"]
         first = wait_for("%s answering HTTP" % victim["name"], lambda: sk_timeline(victim), 30)
-        behind_bytes = target - lsn(first["flush_lsn"])
+        behind_bytes = max(0, target - lsn(first["flush_lsn"]))
         wait_for("%s catching up to %s" % (victim["name"], lsn_text(target)),
                  lambda: lsn((sk_timeline(victim) or {"flush_lsn": "0/0"})["flush_lsn"]) >= target, 120)
         catchup_s = time.monotonic() - restarted
@@ -514,7 +516,7 @@ def run_verify(compute_exe, ps, truth, samples, ticker, extra):
     except (ValueError, IndexError):
         return {"ran": False, "clean": False, "text": "FAILED: verify exit %d, no summary" % rc}
     v["ran"] = True
-    v["clean"] = rc == 0 and v["mismatches"] == 0 and v["errors"] == 0
+    v["clean"] = rc == 0 and v["mismatches"] == 0 and v["errors"] == 0 and v["samples"] == samples
     v["text"] = ("clean, %s reads" % "{:,}".format(v["samples"]) if v["clean"] else
                  "FAILED: %d mismatches, %d errors (exit %d)" % (v["mismatches"], v["errors"], rc))
     return v
