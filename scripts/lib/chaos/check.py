@@ -237,6 +237,7 @@ def check(out, quiet=False):
     counts = run.get("counts", {})
     total = sum(counts.values())
     minutes = run.get("minutes", 0) or 1
+    summary["faults_skipped"] = sum(1 for e in run.get("executed", []) if e.get("skipped"))
     summary.update({"faults": total, "faults_by_kind": counts, "faults_per_min": round(total / minutes, 1),
                     "ok": not fails, "failures": fails, "seed": run["seed"], "notes": run.get("notes", [])})
     with open(os.path.join(out, "verdict.json"), "w") as f:
@@ -273,8 +274,10 @@ def print_verdict(run, s, out):
     print("chaos verdict: %s" % ("PASS" if s["ok"] else "FAIL"))
     print("  command              %s" % run.get("command"))
     kinds = ", ".join("%s %d" % (k, v) for k, v in s["faults_by_kind"].items() if v)
-    print("  faults injected      %d in %g min = %.1f/min (%s)" % (s["faults"], run.get("minutes"),
-                                                                  s["faults_per_min"], kinds))
+    print("  faults injected      %d in %g min = %.1f/min (%s)%s" % (
+        s["faults"], run.get("minutes"), s["faults_per_min"], kinds,
+        "; %d planned faults skipped (their target never became ready)" % s["faults_skipped"]
+        if s["faults_skipped"] else ""))
     print("  acknowledged commits %d (%s) by %d compute incarnations, %d torn last lines ignored" %
           (s["acked"], ", ".join("%s %d" % kv for kv in sorted(s["acked_by_timeline"].items())),
            len(run.get("computes", [])), s["torn_lines"]))
