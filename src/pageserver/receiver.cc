@@ -301,6 +301,9 @@ std::string WalReceiver::stream_once() {
       }
       PQfreemem(buf);
       if (!failed.empty()) return failed;
+      // feed() can block on a full ingest queue for longer than the stall
+      // timeout; that time is ours, not the source's silence.
+      last_heard = Clock::now();
     }
     auto now = Clock::now();
     wal::Lsn durable = service_.sync_if_due(false);
