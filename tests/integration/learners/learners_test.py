@@ -500,16 +500,20 @@ def scenario_removal(c):
     target = confirmed_max + 4 * SEG
     wait_for("commit 4 segments past the stopped pageserver", lambda: p.poll() is None and
              c.committed() > target, timeout=90)
-    keep_from = confirmed_max // SEG
+    # What the safekeeper holds as the stopped learner's confirmed flush (it
+    # cannot move while the pageserver is stopped), if it still lists it.
+    learners = followed.http_json("/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE)).get("learners", [])
+    confirmed = max([lsn(x["flush_lsn"]) for x in learners] or [confirmed_max])
+    keep_from = confirmed // SEG
     segs = segments(followed)
     check(segs and segs[0] <= keep_from, "%s removed segment %d or above while the pageserver had confirmed "
-          "at most %s: %s" % (followed.name, keep_from, lsn_text(confirmed_max), segs))
+          "%s: %s" % (followed.name, keep_from, lsn_text(confirmed), segs))
     top = c.committed() // SEG
     missing = [n for n in range(keep_from, top + 1) if n not in segs]
     check(not missing, "%s lacks segments %s above the confirmed LSN" % (followed.name, missing))
     others = [x for x in c.sks if x is not followed]
-    log("while stopped: %s keeps segments %d..%d (confirmed <= %s, committed %s); others from %s" %
-        (followed.name, segs[0], segs[-1], lsn_text(confirmed_max), lsn_text(c.committed()),
+    log("while stopped: %s keeps segments %d..%d (learner confirmed %s, committed %s); others from %s" %
+        (followed.name, segs[0], segs[-1], lsn_text(confirmed), lsn_text(c.committed()),
          [segments(x)[0] for x in others]))
     ps.proc.send_signal(signal.SIGCONT)
     resumed_at = c.committed()
@@ -527,10 +531,14 @@ def scenario_removal(c):
     log("after resume: %s keeps segments from %d (durable %s, commit %s); others from %s" %
         (now_following.name, segments(now_following)[0], st["durable_lsn"], lsn_text(committed),
          [segments(x)[0] for x in c.sks if x is not now_following]))
+    sources = set(re.findall(r"event=streaming source=(\S+)", ps.log()))
     for x in c.sks:
-        if x is not now_following:
-            check(segments(x)[0] == START // SEG, "%s (no learner, retention 0) removed segments: %s" %
-                  (x.name, segments(x)[:3]))
+        segs = segments(x)
+        check(segs[0] <= durable_seg, "%s removed segments above the pageserver's durable %s: %s" %
+              (x.name, st["durable_lsn"], segs[:3]))
+        if "127.0.0.1:%d" % x.ports["pg"] not in sources:
+            check(segs[0] == START // SEG, "%s (never followed, retention 0) removed segments: %s" %
+                  (x.name, segs[:3]))
     v, _ = c.verify(ps, 800, seed=12)
     clean(v, 800)
     log("removal: %d txns, verify clean" % s["txns"])
