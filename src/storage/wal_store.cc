@@ -148,6 +148,7 @@ base::Status WalStore::allocate_ahead(std::uint64_t segno, Segment& seg, std::ui
   std::uint64_t target = std::min(options_.seg_size, (end_off / chunk + 1) * chunk);
   std::uint64_t from = std::max(seg.allocated, end_off);
   if (from >= target) return base::Ok{};
+  if (auto st = check_headroom(target - from); !st) return st;
   // Only bytes at or after the write's end: nothing there is WAL yet.
   auto st = allocate_range(seg.fd.get(), from, target - from, options_.zero_fill,
                            segment_path(segno, true));
@@ -157,8 +158,21 @@ base::Status WalStore::allocate_ahead(std::uint64_t segno, Segment& seg, std::ui
   return base::Ok{};
 }
 
+base::Status WalStore::check_headroom(std::uint64_t bytes) const {
+  if (options_.keep_free_bytes == 0) return base::Ok{};
+  auto free = free_bytes(dir_);
+  if (!free || *free >= bytes + options_.keep_free_bytes) return base::Ok{};
+  return Unexpected{ErrorCode::kNoSpace,
+                    fmt::format("no space left for WAL in {}: {} bytes free, allocating {} more "
+                                "would leave less than the {} kept for metadata",
+                                dir_, *free, bytes, options_.keep_free_bytes)};
+}
+
 base::Status WalStore::preallocate_next() {
   if (prealloc_present_) return base::Ok{};
+  if (auto st = check_headroom(std::min(options_.seg_size, options_.alloc_chunk_bytes)); !st) {
+    return st;
+  }
   if (auto st = create_sparse(prealloc_path(), options_.seg_size); !st) return st;
   {
     // Its first chunk allocated and synced, so the first appends after the

@@ -64,6 +64,12 @@ struct WalStoreOptions {
   // so one allocation (and its metadata commit at the next fdatasync) serves a
   // whole chunk of appends. Zero-filled when zero_fill, else posix_fallocate.
   std::uint64_t alloc_chunk_bytes = 1024 * 1024;
+  // Free space kept for metadata: an allocation that would leave the filesystem
+  // with less than this free is refused with kNoSpace (checked once per chunk,
+  // statvfs). Without it, the space the control store frees by releasing its
+  // reserve (control_store.h) would be taken by the next WAL chunk, and the next
+  // control-state write would hit ENOSPC (fatal). 0 turns the check off.
+  std::uint64_t keep_free_bytes = 8 * 1024 * 1024;
   // Tests only: truncate() ends the process (_exit(0)) right after its first,
   // crash-safety step, to check what a crash in the middle leaves behind.
   bool test_exit_after_first_truncate_step = false;
@@ -199,6 +205,8 @@ class WalStore {
   base::Result<Segment*> open_for_write(std::uint64_t segno);
   // Allocates `seg` ahead of a write that ends at offset `end_off`.
   base::Status allocate_ahead(std::uint64_t segno, Segment& seg, std::uint64_t end_off);
+  // kNoSpace if allocating `bytes` would leave less than keep_free_bytes free.
+  base::Status check_headroom(std::uint64_t bytes) const;
   base::Status start_wal_at(Lsn start);
   base::Result<Fd> open_for_read(std::uint64_t segno) const;
   // The read descriptor of `segno`, cached for sequential readers.
