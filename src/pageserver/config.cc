@@ -3,18 +3,15 @@
 #include "pageserver/config.h"
 
 #include <fstream>
+#include <limits>
 #include <iterator>
 #include <set>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-// Header-only and without exceptions (as in src/safekeeper/config.cc).
-#undef TOML_HEADER_ONLY
-#undef TOML_SHARED_LIB
-#define TOML_HEADER_ONLY 1
-#define TOML_EXCEPTIONS 0
-#include <toml++/toml.h>
+#include "net/config_toml.h"
+
 
 namespace wq::pageserver {
 
@@ -32,27 +29,13 @@ struct Text {
 
 std::optional<ParseExit> apply_toml(std::string_view text, const std::string& path,
                                     const CLI::App& app, Config& c, Text& t) {
-  // ASCII only: toml++ 3.3 (Debian) reaches __builtin_unreachable in its
-  // Unicode whitespace test for characters such as U+00A1..U+0499 outside
-  // strings (found by tests/fuzz/daemon/config_toml_fuzz), so such text never
-  // reaches it. Keys, hosts, paths and levels are ASCII anyway.
-  for (std::size_t i = 0, line = 1; i < text.size(); ++i) {
-    const auto ch = static_cast<unsigned char>(text[i]);
-    if (ch == '\n') ++line;
-    if (ch >= 0x80) {
-      return error_exit(fmt::format("config {}:{}: byte {:#04x} is not ASCII (config files are ASCII)",
-                                    path, line, ch));
-    }
-  }
-  toml::parse_result parsed = toml::parse(text, path);
-  if (!parsed) {
-    const auto& e = parsed.error();
-    return error_exit(fmt::format("config {}:{}:{}: {}", path, e.source().begin.line,
-                                  e.source().begin.column, e.description()));
-  }
-  for (auto&& entry : parsed.table()) {
-    const toml::node& node = entry.second;
-    std::string k(entry.first.str());
+  // The subset of TOML in net/config_toml.h (toml++ 3.3 asserts on some bad input).
+  auto parsed = net::parse_config_toml(text);
+  if (!parsed) return error_exit(fmt::format("config {}: {}", path, parsed.error().message));
+  for (const net::ConfigEntry& entry : *parsed) {
+    const net::ConfigValue& node = entry.value;
+    const std::string& k = entry.key;
+    const std::string where = fmt::format("config {}:{}", path, entry.line);
     std::string flag = "--" + k;
     for (char& ch : flag) {
       if (ch == '_') ch = '-';
@@ -60,23 +43,27 @@ std::optional<ParseExit> apply_toml(std::string_view text, const std::string& pa
     const CLI::Option* opt = app.get_option_no_throw(flag);
     bool on_cli = opt != nullptr && opt->count() > 0;
     auto want_int = [&](auto& out) -> std::optional<ParseExit> {
-      auto v = node.template value<std::int64_t>();
-      if (!v || *v < 0) {
-        return error_exit(fmt::format("config {}: key '{}' must be a non-negative integer", path, k));
+      using T = std::remove_reference_t<decltype(out)>;
+      if (node.kind != net::ConfigValue::Kind::kInteger || node.integer < 0 ||
+          static_cast<std::uint64_t>(node.integer) > std::numeric_limits<T>::max()) {
+        return error_exit(fmt::format("{}: key '{}' must be an integer in 0..{}", where, k,
+                                      std::numeric_limits<T>::max()));
       }
-      if (!on_cli) out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+      if (!on_cli) out = static_cast<T>(node.integer);
       return std::nullopt;
     };
     auto want_str = [&](std::string& out) -> std::optional<ParseExit> {
-      auto v = node.template value<std::string>();
-      if (!v) return error_exit(fmt::format("config {}: key '{}' must be a string", path, k));
-      if (!on_cli) out = *v;
+      if (node.kind != net::ConfigValue::Kind::kString) {
+        return error_exit(fmt::format("{}: key '{}' must be a string", where, k));
+      }
+      if (!on_cli) out = node.text;
       return std::nullopt;
     };
     auto want_bool = [&](bool& out) -> std::optional<ParseExit> {
-      auto v = node.template value<bool>();
-      if (!v) return error_exit(fmt::format("config {}: key '{}' must be true or false", path, k));
-      if (!on_cli) out = *v;
+      if (node.kind != net::ConfigValue::Kind::kBool) {
+        return error_exit(fmt::format("{}: key '{}' must be true or false", where, k));
+      }
+      if (!on_cli) out = node.boolean;
       return std::nullopt;
     };
     std::optional<ParseExit> err;
@@ -102,9 +89,9 @@ std::optional<ParseExit> apply_toml(std::string_view text, const std::string& pa
     else if (k == "log_level") err = want_str(c.log_level);
     else {
       err = error_exit(fmt::format(
-          "config {}: unknown key '{}' (expected the long flag names with '_': data_dir, safekeepers, "
+          "{}: unknown key '{}' (expected the long flag names with '_': data_dir, safekeepers, "
           "listen_page, listen_http, image_threshold, tenant_id, timeline_id, ...)",
-          path, k));
+          where, k));
     }
     if (err) return err;
   }
