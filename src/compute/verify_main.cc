@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -60,7 +62,10 @@ class Conn {
   explicit Conn(net::HostPort hp) : hp_(std::move(hp)) {}
   ~Conn() { drop(); }
 
-  base::Result<pageserver::GetPageResponse> get(const pageserver::GetPageRequest& req, std::uint32_t timeout_ms) {
+  // `waiting` is called once a second while the answer is awaited (progress lines).
+  template <typename F>
+  base::Result<pageserver::GetPageResponse> get(const pageserver::GetPageRequest& req, std::uint32_t timeout_ms,
+                                                F&& waiting) {
     if (fd_ < 0) {
       fd_ = connect_to(hp_);
       if (fd_ < 0) return fail(fmt::format("cannot connect to {}", hp_.to_string()));
@@ -90,6 +95,7 @@ class Conn {
       pollfd pfd{fd_, POLLIN, 0};
       int pr = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
       if (pr < 0 && errno != EINTR) return fail("poll failed");
+      if (pr == 0) waiting(timeout_ms - static_cast<std::uint32_t>(std::max<long long>(left - 1000, 0)));
       if (pr <= 0) continue;
       ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
       if (r <= 0) return fail(fmt::format("{} closed the connection", hp_.to_string()));
@@ -212,7 +218,10 @@ int verify_main(const std::vector<std::string>& args) {
       std::string key = fmt::format("tenant {} timeline {} rel {}/{}/{} blk {} lsn {}", tenant_hex, timeline_hex,
                                     tp.spc, tp.db, tp.rel, tp.blk, s.lsn);
       auto g0 = Clock::now();
-      auto resp = conn.get(req, opt.timeout_ms);
+      auto resp = conn.get(req, opt.timeout_ms, [&](std::uint32_t waited_ms) {
+        std::fprintf(stderr, "verify: %llu/%zu samples, waiting %u ms for the answer for %s\n",
+                     static_cast<unsigned long long>(sum.samples), samples.size(), waited_ms, key.c_str());
+      });
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - g0).count();
       ++sum.samples;
       if (!seen[s.page]) {

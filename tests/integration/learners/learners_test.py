@@ -680,6 +680,15 @@ def scenario_hostile(c):
     bad = [k for k, ok in results.items() if not ok]
     check(not bad, "unclear handling of: %s" % bad)
     ps.alive()
+    # A pageserver that does not answer (stopped): verify reports GetPage
+    # errors (exit 1) with progress lines while it waits, instead of hanging.
+    ps.proc.send_signal(signal.SIGSTOP)
+    try:
+        v, err = c.verify(ps, 2, "--timeout-ms", "2500", expect=1, seed=3)
+    finally:
+        ps.proc.send_signal(signal.SIGCONT)
+    check(v["errors"] == 2 and "waiting" in err and "no answer within 2500 ms" in err,
+          "verify against a stopped pageserver: %s\n%s" % (v, err[-2000:]))
     st = status(ps)
     log("after hostile input: getpage_errors %d, reads %d" % (st["getpage_errors"], st["getpage_reads"]))
     v, _ = c.verify(ps, 800, seed=2)
