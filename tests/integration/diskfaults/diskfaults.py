@@ -95,6 +95,15 @@ def last_loaded(node):
     return lsn(m.group(1)), lines[-1]
 
 
+def data_end(node, tl):
+    """The LSN after the last non-zero byte of the node's newest segment file."""
+    segno = sk_test.segnos(node.timeline_dir(tl))[-1]
+    base = os.path.join(node.timeline_dir(tl), sk_test.seg_name(segno))
+    path = base + ".partial" if os.path.exists(base + ".partial") else base
+    with open(path, "rb") as f:
+        return segno * SEG + len(f.read().rstrip(b"\0"))
+
+
 def first_difference(a, b):
     n = min(len(a), len(b))
     i = 0
@@ -151,15 +160,22 @@ def scenario_eio(exe, client_exe, root):
         wait_for("first commits", lambda: c.commit >= START + 2 * 1024 * 1024, timeout=60)
         # sk2 stopped: from here every commit needs sk3's acknowledgement.
         sk2.proc.send_signal(signal.SIGSTOP)
-        stopped_at = c.commit
-        wait_for("commits with sk1 + sk3", lambda: c.commit >= stopped_at + 1024 * 1024, timeout=60)
+        # sk2 can have acknowledged at most what it wrote before it stopped:
+        # commits past that needed sk3's acknowledgement.
+        sk2_end = data_end(sk2, tl)
+        wait_for("commits with sk1 + sk3 past sk2's end %s" % lsn_text(sk2_end),
+                 lambda: c.commit >= sk2_end + 512 * 1024, timeout=60)
         r = subprocess.run(["fiu-ctrl", "-f", fifo, "-c",
                             "enable name=posix/io/sync/fdatasync,failnum=1,failinfo=5,onetime",
                             str(sk3.proc.pid)], capture_output=True, text=True, timeout=30)
         check(r.returncode == 0, "fiu-ctrl failed (%d): %s %s" % (r.returncode, r.stdout, r.stderr))
         t0 = time.monotonic()
         print("EIO armed on sk3's next fdatasync at commit %s" % lsn_text(c.commit))
-        rc3 = sk3.proc.wait(timeout=30)
+        try:
+            rc3 = sk3.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("sk3 still runs 30 s after its fdatasync returned EIO: it ignored or retried "
+                                 "the failed sync (the fault was one-shot)")
         print("sk3 exited %d after %.2f s" % (rc3, time.monotonic() - t0))
         check(rc3 == 70, "sk3 exit status %s, expected 70 (fatal I/O)" % rc3)
         fatal = re.findall(r"FATAL I/O: .*", sk3.log())
@@ -177,6 +193,10 @@ def scenario_eio(exe, client_exe, root):
         wait_for("commit LSN to settle", settled, timeout=20)
         commit_at_death = c.commit
         max_flush = watch.stop()
+        check(commit_at_death > sk2_end, "test premise: the commit did not pass sk2's end")
+        # sk1 holds everything sk3 ever wrote (the reference for sk3's disk).
+        wait_for("sk1 to pass sk3's data", lambda: lsn(nodes[0].timeline(tl)["flush_lsn"]) >= max(
+            commit_at_death, max_flush, data_end(sk3, tl)), timeout=30)
         print("commit with sk2 stopped and sk3 dead: %s; highest flush_lsn sk3 reported: %s (%d samples)" %
               (lsn_text(commit_at_death), lsn_text(max_flush), watch.samples))
         # What sk3 has on disk: the synced prefix (the failed sync's writes were dropped).
@@ -332,7 +352,9 @@ def scenario_corrupt(exe, client_exe, root):
         n.start()
     sk1, sk3 = nodes[0], nodes[2]
     tl = new_timeline(0xE3)
-    sk_test.run_client(client_exe, nodes, tl, "--records", "9000", "--timeout-s", "90", "--wait-all")
+    done = sk_test.run_client(client_exe, nodes, tl, "--records", "9000", "--timeout-s", "90", "--wait-all")
+    # What sk1 knows as committed (safekeepers learn commit LSNs from later
+    # appends, so it may lag the client's last; the client's is the bound).
     commit = lsn(sk1.timeline(tl)["commit_lsn"])
     # Inside a record a few pages into the segment of sk3's persisted commit LSN
     # (not its first record), so the valid prefix there is not empty.
@@ -383,7 +405,7 @@ def scenario_corrupt(exe, client_exe, root):
         wait_for("pg_receivewal to reach %s from repaired sk3" % lsn_text(commit), got_all, timeout=60, interval=0.2)
     finally:
         sk_test.stop_receivewal(p)
-    sk_test.check_received(sk1, tl, dest, commit, commit)
+    sk_test.check_received(sk1, tl, dest, done, commit)
     check_identical(nodes, tl, commit)
     print("after repair: pg_receivewal from sk3 identical to sk1 up to %s; three nodes identical" % lsn_text(commit))
     return nodes
@@ -409,7 +431,11 @@ def scenario_torn(exe, client_exe, root):
         max_flush = watch.stop()
         print("sk3 killed (-9, power cut) at commit %s; highest flush_lsn it reported: %s" %
               (lsn_text(at_kill), lsn_text(max_flush)))
-        # What the cut left: sk3's files match sk1's up to its durable end, then zeros.
+        # What the cut left: sk3's files match sk1's up to its durable end, then
+        # zeros. sk1 (still committing with sk2) first gets past all of it.
+        end3_data = max(data_end(sk3, tl), max_flush)
+        wait_for("sk1 past sk3's data %s" % lsn_text(end3_data),
+                 lambda: lsn(nodes[0].timeline(tl)["flush_lsn"]) >= end3_data + 64 * 1024, timeout=60)
         upto = min(lsn(nodes[0].timeline(tl)["flush_lsn"]),
                    (sk_test.segnos(sk3.timeline_dir(tl))[-1] + 1) * SEG)
         ref = nodes[0].wal_bytes(tl, START, upto)
