@@ -41,7 +41,8 @@ timeline runs 3 s and exits 0, `walquorum-compute verify` checks the pageserver 
 incarnation's truth journal, every process is stopped (by PID, also on Ctrl-C), and the
 checker reads the history files and the final segment files: every acknowledged commit intact
 on a quorum, no two safekeepers different below the commit LSN, commit LSNs only grew,
-progress after healing, pageserver clean, no unexpected exit. DIR keeps the logs, histories,
+progress after healing, pageserver clean, no unexpected exit. DIR keeps a copy of the
+programs (bin/, so a rebuild cannot change a running test), the logs, histories,
 schedule.json (the replayable plan), run.json, samples.json and verdict.json.
 
 Exit status: 0 PASS, 1 FAIL, 2 bad command line, 130 interrupted."""

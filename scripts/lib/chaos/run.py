@@ -4,6 +4,7 @@ Everything it learns goes to OUT/run.json for the offline checker."""
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -596,6 +597,14 @@ def _mmss(s):
 def run(a, bins, out):
     """Runs the chaos and writes OUT/run.json. Returns the Runner's result dict."""
     os.makedirs(out, exist_ok=True)
+    # A frozen copy of the programs: a rebuild during the run cannot change or remove what a
+    # restart executes, and the run directory keeps the exact binaries a failure ran on.
+    os.makedirs(os.path.join(out, "bin"), exist_ok=True)
+    frozen = {}
+    for k, exe in bins.items():
+        frozen[k] = os.path.join(out, "bin", os.path.basename(exe))
+        shutil.copy2(exe, frozen[k])
+    bins = frozen
     with open(os.path.join(out, "schedule.json"), "w") as f:
         json.dump(a.plan, f, indent=1)
     r = Runner(a, bins, out)

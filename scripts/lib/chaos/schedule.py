@@ -2,7 +2,7 @@
 replays the same faults in the same order at the same offsets.
 
 Every fault starts at `at` seconds after the workload started and heals at
-`at + dur`. The plan never lets more than a minority of safekeepers be
+`at + dur` (1-8 s, one in seven 10-30 s). The plan never lets more than a minority of safekeepers be
 impaired at once (down, stopped, restarting, or cut off from a compute), and
 never cuts more than a minority of the pageserver's links. Partitions between
 two safekeepers only slow peer recovery and do not count."""
@@ -42,7 +42,8 @@ def plan(seed, minutes, n_sks):
         busy = {a[3] for a in active if a[3]}
         free_sks = [s for s in sks if s not in impaired and s not in busy]
         can_impair = len(impaired) < minority
-        dur = round(rng.uniform(1.0, 8.0), 2)
+        # Mostly short faults; one in seven lasts 10-30 s, so a laggard has a large gap to catch up on.
+        dur = round(rng.uniform(10.0, 30.0) if rng.random() < 1 / 7 else rng.uniform(1.0, 8.0), 2)
         dur = min(dur, horizon - 2.0 - t)
         for _attempt in range(20):
             kind = rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
