@@ -4,7 +4,6 @@ import fcntl
 import json
 import os
 import random
-import shlex
 import shutil
 import subprocess
 import sys

@@ -15,7 +15,6 @@ cut()/heal()/set_upstream() which hand work to the loop thread-safely."""
 import asyncio
 import socket
 import threading
-import time
 
 FWD, BACK = "fwd", "back"
 CHUNK = 64 * 1024
