@@ -74,7 +74,7 @@ TEST_CASE("bad flags: one line, exit 2, naming the flag") {
            {"--clients", "0"}, {"--clients", "x"}, {"--duration", "-1"}, {"--fpw", "maybe"},
            {"--relations", "0"}, {"--blocks", "1e3"}, {"--hot-blocks-pct", "0"}, {"--hot-access-pct", "101"},
            {"--seed", "-3"}, {"--tenant", "abc"}, {"--safekeepers", "nohost"}, {"--safekeepers", "h:0"},
-           {"--checkpoint-interval", "0"}, {"--log-level", "loud"}}) {
+           {"--checkpoint-interval", "0"}, {"--log-level", "loud"}, {"--history", ""}}) {
     const std::string& flag = fv.first;
     const std::string& value = fv.second;
     auto args = base_args();
@@ -91,6 +91,17 @@ TEST_CASE("bad flags: one line, exit 2, naming the flag") {
   a = base_args();
   for (const char* x : {"--fpw-on-after", "3"}) a.push_back(x);
   must_fail(a);
+}
+
+TEST_CASE("--history and --truth-dir, and the history format in --help") {
+  auto a = base_args();
+  for (const char* x : {"--history", "/tmp/h", "--truth-dir=/tmp/t"}) a.push_back(x);
+  auto r = parse_args(a);
+  REQUIRE(std::holds_alternative<Options>(r));
+  CHECK(std::get<Options>(r).history == "/tmp/h");
+  CHECK(std::get<Options>(r).truth_dir == "/tmp/t");
+  CHECK(std::get<Options>(parse_args(base_args())).history.empty());
+  CHECK(usage().find("<start X/Y> <end X/Y> <crc32c>") != std::string::npos);
 }
 
 }  // namespace wq::compute

@@ -141,6 +141,16 @@ TEST_CASE("commit spans: the crc32c of [start, end) of the stream, and a commit 
     std::uint64_t from = t.commit_start - kStart, to = t.commit_end - kStart;
     CHECK(wal::crc32c(r.wal.data() + from, to - from) == t.commit_crc);
   }
+  // A commit record that crosses a page boundary: its span includes the page header.
+  Run big = run_workload(3000, 6);
+  int crossing = 0;
+  for (const TxnResult& t : big.txns) {
+    if (t.commit_start.value() / wal::kBlockSize == (t.commit_end.value() - 1) / wal::kBlockSize) continue;
+    ++crossing;
+    std::uint64_t from = t.commit_start - kStart, to = t.commit_end - kStart;
+    CHECK(wal::crc32c(big.wal.data() + from, to - from) == t.commit_crc);
+  }
+  CHECK(crossing > 0);
   // A different byte in the span changes the crc32c (the history check can fail).
   const TxnResult& t = r.txns.back();
   std::vector<std::uint8_t> span(r.wal.begin() + static_cast<std::ptrdiff_t>(t.commit_start - kStart),
