@@ -220,6 +220,42 @@ TEST_CASE("powercut: io layer — rename, zeros, holes and unlink around held wr
   CHECK(unsynced_bytes() == 0);
 }
 
+TEST_CASE("powercut: a failed sync loses its writes (the file keeps its old bytes) and exits 70") {
+  Scope scope;
+  TempDir tmp;
+  std::string a = tmp.sub("seg");
+  REQUIRE(create_sparse(a, 65536).has_value());
+  std::vector<std::uint8_t> old_bytes(4096, 0x22), new_bytes(12288, 0x33);
+  {
+    auto fd = open_file(a, O_RDWR);
+    REQUIRE(fd.has_value());
+    REQUIRE(write_all_or_die(fd->get(), 0, old_bytes, a).has_value());
+    fdatasync_or_die(fd->get(), a);  // durable: 0x22 x 4096
+  }
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto fd = open_file(a, O_RDWR);
+    if (!fd) ::_exit(3);
+    // Over the durable bytes and past them, held.
+    if (!write_all_or_die(fd->get(), 0, new_bytes, a)) ::_exit(4);
+    // fdatasync on an O_PATH descriptor of the same inode fails (EBADF): the
+    // held writes are applied, the sync fails, the old bytes are put back.
+    int opath = ::open(a.c_str(), O_PATH | O_CLOEXEC);
+    if (opath < 0) ::_exit(5);
+    fdatasync_or_die(opath, a);
+    ::_exit(6);  // not reached: fatal_io ends the process
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == kFatalIoExitCode);
+  auto file = read_file_bytes(a);
+  REQUIRE(file.size() == 65536);
+  CHECK(std::all_of(file.begin(), file.begin() + 4096, [](std::uint8_t x) { return x == 0x22; }));
+  CHECK(all_zero(file, 4096, file.size()));
+}
+
 TEST_CASE("powercut: the mode is off by default and says nothing") {
   // The test binary runs without WQ_STORAGE_FAULT (meson sets no environment).
   CHECK(fault_mode() == FaultMode::kNone);
