@@ -270,6 +270,9 @@ def main():
     ap.add_argument("--checkpoint-interval", type=float, default=10.0,
                     help="seconds between the compute's checkpoints (each is followed by FPIs with FPW on)")
     ap.add_argument("--samples", type=int, default=2000, help="verify's GetPage reads per phase (at least 1)")
+    ap.add_argument("--retention-bytes", type=int, default=0,
+                    help="the safekeepers' --retention-bytes (0, the default: only what the pageserver has not "
+                         "confirmed is kept)")
     ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
     a = ap.parse_args()
     if a.samples < 1 or a.seconds_per_phase <= 0 or a.clients < 1:
@@ -292,7 +295,7 @@ def main():
     try:
         say("starting 3 safekeepers and 1 pageserver on 127.0.0.1 (scripts/cluster up --dir %s)" % cdir)
         cluster("up", "--dir", cdir, "--build", a.build, "--safekeepers", "3", "--pageservers", "1",
-                "--tenant", TENANT, "--timeline", TIMELINE)
+                "--tenant", TENANT, "--timeline", TIMELINE, "--retention-bytes", str(a.retention_bytes))
         nodes = json.load(open(os.path.join(cdir, "cluster.json")))["nodes"]
         sks = [n for n in nodes if n["role"] == "safekeeper"]
         ps = next(n for n in nodes if n["role"] == "pageserver")

@@ -88,7 +88,8 @@ def main():
         # Bad command lines: exit 2, one line on stderr naming the problem.
         for args in (["up", "--safekeepers", "0"], ["up", "--safekeepers", "three"], ["frobnicate"], [],
                      ["kill"], ["kill", "1", "--signal", "HUP"], ["status", "--max-timelines", "x"],
-                     ["up", "--pageservers", "2"], ["up", "--tenant", "xyz"], ["up", "--image-threshold", "-1"]):
+                     ["up", "--pageservers", "2"], ["up", "--tenant", "xyz"], ["up", "--image-threshold", "-1"],
+                     ["up", "--retention-bytes", "lots"]):
             r = c.run(*args, expect=2)
             lines = r.stderr.strip().splitlines()
             check(len(lines) == 1 and lines[0].startswith("cluster: error: "),
