@@ -395,16 +395,19 @@ def scenario_ps_kill9(c):
     wait_for("pageserver ingests past 0/2000000", lambda: p.poll() is None and
              lsn(status(ps)["durable_lsn"]) > START + SEG, timeout=60)
     before = lsn(status(ps)["durable_lsn"])
+    stream_re = r"event=streaming source=\S+ start=([0-9A-F]+/[0-9A-F]+)"
+    streams_before = len(re.findall(stream_re, ps.log()))
     ps.kill9()
     log("pageserver killed at durable %s" % lsn_text(before))
     ps.start()
     m = wait_for("store_open line after the restart",
-                 lambda: re.findall(r"event=store_open durable_lsn=([0-9A-F]+/[0-9A-F]+)", ps.log()), timeout=30)
+                 lambda: (lambda x: len(x) >= 2 and x)(
+                     re.findall(r"event=store_open durable_lsn=([0-9A-F]+/[0-9A-F]+)", ps.log())), timeout=30)
     check(len(m) == 2, "expected two store_open lines: %s" % m)
     reopened = lsn(m[1])
     check(reopened >= before, "durable LSN went back across kill -9: %s < %s" % (m[1], lsn_text(before)))
     starts = wait_for("streaming line after the restart",
-                      lambda: re.findall(r"event=streaming source=\S+ start=([0-9A-F]+/[0-9A-F]+)", ps.log()),
+                      lambda: (lambda m: len(m) > streams_before and m)(re.findall(stream_re, ps.log())),
                       timeout=30)
     resumed = lsn(starts[-1])
     check(resumed == reopened, "restart streamed from %s, not its durable %s" % (starts[-1], m[1]))
