@@ -382,12 +382,18 @@ Result<std::size_t> read_full(int fd, std::uint64_t offset, std::span<std::uint8
 }
 
 void fdatasync_or_die(int fd, const std::string& path) {
-  if (powercut()) return sync_held(fd, path, /*data_only=*/true);
+  if (powercut()) {
+    sync_held(fd, path, /*data_only=*/true);
+    return;
+  }
   if (::fdatasync(fd) != 0) fatal_io("fdatasync", path, errno);
 }
 
 void fsync_or_die(int fd, const std::string& path) {
-  if (powercut()) return sync_held(fd, path, /*data_only=*/false);
+  if (powercut()) {
+    sync_held(fd, path, /*data_only=*/false);
+    return;
+  }
   if (::fsync(fd) != 0) fatal_io("fsync", path, errno);
 }
 
