@@ -484,11 +484,12 @@ def main():
         ticker.stop.set()
         all_segments = prev[0]
         print()
-        print("WAL removal: below the pageserver's confirmed LSN the safekeepers it streamed from removed old "
-              "segments; %s hold %s of the %d segments written" %
+        print("WAL kept: %s hold %s of the %d segments written (a safekeeper removes segments below the "
+              "pageserver's confirmed LSN once it has streamed to it%s)" %
               ("/".join(n["name"] for n in sks),
                "/".join(str(len([x for x in names if seg_start(x) < commit])) for names in all_segments),
-               (commit - 1) // SEG - start_lsn // SEG + 1))
+               (commit - 1) // SEG - start_lsn // SEG + 1,
+               ", keeping %s below the commit LSN" % mb(a.retention_bytes) if a.retention_bytes else ""))
         for n in lagging:
             at = flushed(n)
             peers_from = [seg_start(names[0]) for m, names in zip(sks, all_segments) if m is not n and names]
