@@ -481,8 +481,11 @@ def scenario_pushdown(c):
     check(res["ps_t8"][2] > 0, "threshold 8 generated no image")
     check(res["ps_t0"][1] > 8, "threshold 0 replayed only %d deltas: the check could not fail" % res["ps_t0"][1])
     check(res["ps_t0"][2] == 0, "threshold 0 generated images")
-    metrics = on.http_text("/metrics")
-    check("deltas" in metrics, "no deltas metric in /metrics")
+    for ps, ok in ((on, lambda m: m <= 8), (off, lambda m: m > 8)):
+        m = re.search(r"^walquorum_ps_deltas_replayed_max (\d+)", ps.http_text("/metrics"), re.M)
+        check(m and ok(int(m.group(1))), "%s /metrics walquorum_ps_deltas_replayed_max: %s" %
+              (ps.name, m.group(0) if m else "missing"))
+        log("%s /metrics: %s" % (ps.name, m.group(0)))
 
 
 def segments(sk):
