@@ -148,10 +148,15 @@ void Timeline::learner_read(core::Lsn from, core::Lsn to, std::uint64_t bytes_ma
 
 void Timeline::on_learner_flush(const std::optional<std::string>& slot, std::uint64_t conn,
                                 core::Lsn flush, const std::string& application_name) {
+  // A confirmed position only moves forward (a learner reporting less, e.g.
+  // a slot shared by mistake or a stale connection, never gives back WAL it
+  // already let go) and never past what this safekeeper may stream (the
+  // session clamps too; this keeps the invariant local).
+  flush = std::min(flush, stream_commit_lsn());
   std::lock_guard lock(learners_mu_);
   LearnerPos& p = slot ? slots_[*slot] : conn_learners_[conn];
   p.application_name = application_name;
-  if (flush.is_valid() && flush != p.flush) {
+  if (flush.is_valid() && flush > p.flush) {
     p.flush = flush;
     if (slot) slots_dirty_ = true;
   }
