@@ -125,24 +125,38 @@ void Timeline::cancel_commit_wait(std::uint64_t id) {
   commit_waiters_.erase(id);
 }
 
-void Timeline::learner_read(core::Lsn from, core::Lsn to, std::uint64_t bytes_max, ReadDone done) {
+void Timeline::learner_read(std::shared_ptr<VerifiedReader> reader, core::Lsn from, core::Lsn to,
+                            std::uint64_t bytes_max, ReadDone done) {
   auto self = shared_from_this();
-  io_thread_.push(IoJob{nullptr, 0, 0, {}, [self, from, to, bytes_max, done = std::move(done)] {
-    std::uint64_t want = std::min<std::uint64_t>(to - from, bytes_max);
-    std::vector<std::uint8_t> buf(want);
-    auto n = self->store_.read(from, std::span<std::uint8_t>(buf.data(), buf.size()));
-    if (!n) {
-      done(base::Unexpected{n.error()});
+  io_thread_.push(IoJob{nullptr, 0, 0, {}, [self, reader = std::move(reader), from, to, bytes_max,
+                                            done = std::move(done)] {
+    auto read = [&](core::Lsn at, std::span<std::uint8_t> out) { return self->store_.read(at, out); };
+    // Up to the durable end (record-aligned, ≥ the streamable end): the record
+    // holding `to` is checked whole before any of its bytes leave.
+    auto r = reader->read(read, self->store_.first_lsn(), from, to, self->store_.flush_lsn(),
+                          bytes_max);
+    if (!r) {
+      done(base::Unexpected{r.error()});
       return;
     }
-    if (*n == 0) {
-      done(base::Unexpected{base::ErrorCode::kNotFound,
-                            fmt::format("WAL at {} is not held by this safekeeper", from)});
+    if (r->unverified > 0) {
+      spdlog::info("event=learner_unverified_prefix timeline={} from={} bytes={}: the record "
+                   "holding them starts before the oldest segment held; page headers checked only",
+                   self->key_.to_string(), from, r->unverified);
+    }
+    if (r->damage) self->io_damage(*r->damage, "learner");
+    if (r->bytes.empty()) {
+      const Damage& d = *r->damage;
+      done(base::Unexpected{
+          base::ErrorCode::kCorrupt,
+          fmt::format("WAL damaged at {} on this safekeeper ({}); nothing after {} is sent; the "
+                      "timeline is marked corrupt and repaired from peers: retry later or read "
+                      "from another safekeeper",
+                      d.at, d.reason, d.valid_end)});
       return;
     }
-    buf.resize(*n);
-    self->metrics_.learner_bytes_sent.fetch_add(*n, std::memory_order_relaxed);
-    done(std::move(buf));
+    self->metrics_.learner_bytes_sent.fetch_add(r->bytes.size(), std::memory_order_relaxed);
+    done(std::move(r->bytes));
   }});
 }
 
@@ -375,7 +389,8 @@ void Timeline::publish_status() {
   status_.term_history = a.term_history();
   status_.flush_lsn = a.flush_lsn();
   status_.write_lsn = a.write_lsn();
-  status_.commit_lsn = a.commit_lsn();
+  known_commit_ = std::max(known_commit_, a.commit_lsn());
+  status_.commit_lsn = known_commit_;
   status_.truncate_lsn = a.control().truncate_lsn;
   status_.timeline_start_lsn = a.control().timeline_start_lsn;
   status_.term_start_lsn =
@@ -417,7 +432,69 @@ void Timeline::on_no_space(std::uint64_t epoch, core::ControlState stored, core:
   publish();
 }
 
+void Timeline::on_damage(Damage damage, std::string source) {
+  {
+    std::lock_guard lock(status_mu_);
+    status_.last_damage = TimelineStatus::Damage{damage.at, damage.valid_end, source, damage.reason};
+  }
+  // Cut at the end of the last verified record; with none known, at the
+  // timeline start (everything is fetched again).
+  core::Lsn cut = damage.valid_end.is_valid() ? damage.valid_end
+                                              : acceptor_->control().timeline_start_lsn;
+  if (!cut.is_valid() || cut >= acceptor_->write_lsn()) {
+    publish();
+    return;  // already cut there (an earlier report of the same damage)
+  }
+  const core::Lsn commit = acceptor_->commit_lsn();
+  // As the restart scan: damage below the commit LSN is corruption (no votes,
+  // no reads until repaired from peers); above it the tail is cut, as a torn tail.
+  const bool corrupt = cut < commit || acceptor_->corrupt();
+  core::ControlState st = acceptor_->persisted_control();
+  st.corrupt = corrupt;
+  if (corrupt) st.commit_lsn = std::max(st.commit_lsn, commit);
+  spdlog::error("event=corrupt_cut timeline={} valid_end={} commit_lsn={} source={} at={}: WAL "
+                "after the damage removed{}",
+                key_.to_string(), cut, commit, source, damage.at,
+                corrupt ? fmt::format("; refusing to vote; repair fetches [{}, {}) from peers", cut,
+                                      commit)
+                        : std::string("; above the commit LSN: cut as a torn tail"));
+  // The acceptor continues from exactly the state the job below leaves on
+  // disk (as after a restart); jobs queued before it were made for the old state.
+  acceptor_->on_write_failed(st, cut);
+  core::Actions out;
+  out.push_back(core::TruncateWal{cut});  // first: a crash after it restarts into the same verdict
+  out.push_back(core::PersistControl{st});
+  {
+    std::lock_guard lock(conns_mu_);
+    for (const auto& [id, c] : conns_) {
+      core::Refused r;
+      r.term = acceptor_->term();
+      r.reason = core::RefuseReason::kCorrupt;
+      r.detail = fmt::format("WAL damaged at {}: cut at {}, repairing from peers", damage.at, cut);
+      core::Send send;
+      send.to = id;
+      send.msg = std::move(r);
+      out.push_back(core::Action(std::move(send)));
+    }
+  }
+  submit(std::move(out));
+  recovery_pending_.store(true);
+  recovery_not_before_ns_.store(0);
+  publish();
+}
+
 // ---------------------------------------------------------------- I/O thread
+
+void Timeline::io_damage(const Damage& damage, const char* source) {
+  metrics_.wal_damage_found.fetch_add(1, std::memory_order_relaxed);
+  spdlog::error("event=corrupt timeline={} at={} valid_end={} source={} reason=\"{}\": WAL below the "
+                "durable end does not decode while being served; the bytes are not sent; marking "
+                "the timeline corrupt",
+                key_.to_string(), damage.at, damage.valid_end, source, damage.reason);
+  asio::post(strand_, [self = shared_from_this(), damage, src = std::string(source)] {
+    self->on_damage(damage, src);
+  });
+}
 
 bool Timeline::io_dirty() const { return store_.write_lsn() != store_.flush_lsn(); }
 
@@ -459,8 +536,10 @@ bool Timeline::io_execute(IoJob& job) {
       }
       synced_upto_ = store_.flush_lsn();
     } else if (auto* r = std::get_if<core::ServeRead>(&action)) {
-      auto bytes = io_read_records(r->from, r->to_lsn, kReadBytesMax);
-      if (!bytes) {
+      auto bytes = io_read_records(r->from, r->to_lsn, kReadBytesMax, "read");
+      if (!bytes && bytes.error().code == base::ErrorCode::kCorrupt) {
+        io_send(r->to, core::Refused{r->term, core::RefuseReason::kCorrupt, bytes.error().message});
+      } else if (!bytes) {
         spdlog::warn("event=read_failed timeline={} from={} to={} error=\"{}\"", key_.to_string(),
                      r->from, r->to_lsn, bytes.error().message);
         io_send(r->to, core::Refused{r->term, core::RefuseReason::kNotServing,
@@ -469,8 +548,10 @@ bool Timeline::io_execute(IoJob& job) {
         io_send(r->to, core::ReadWalResponse{r->term, r->from, std::move(*bytes)});
       }
     } else if (auto* f = std::get_if<core::ServePeerFetch>(&action)) {
-      auto bytes = io_read_records(f->from, f->to_lsn, core::kPeerFetchBytesMax);
-      if (!bytes && bytes.error().code == base::ErrorCode::kNotFound &&
+      auto bytes = io_read_records(f->from, f->to_lsn, core::kPeerFetchBytesMax, "peer_fetch");
+      if (!bytes && bytes.error().code == base::ErrorCode::kCorrupt) {
+        io_send(f->to, core::Refused{f->term, core::RefuseReason::kCorrupt, bytes.error().message});
+      } else if (!bytes && bytes.error().code == base::ErrorCode::kNotFound &&
           f->from >= store_.first_lsn() && f->from < store_.flush_lsn()) {
         // No whole record starts at `from`: the fetcher's end is not a record
         // boundary of the committed log, so its tail diverges. The commit LSN
@@ -549,7 +630,8 @@ void Timeline::io_send(core::ConnId to, core::AcceptorMessage msg) {
 }
 
 base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from, core::Lsn to_lsn,
-                                                                  std::uint64_t bytes_max) {
+                                                                  std::uint64_t bytes_max,
+                                                                  const char* source) {
   wal::DecoderOptions opts;
   opts.seg_size = store_.options().seg_size;
   wal::StreamDecoder dec(from, opts);
@@ -557,6 +639,7 @@ base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from
   core::Lsn best;   // highest record end ≤ to_lsn within kReadBytesMax
   core::Lsn first;  // first record end
   core::Lsn limit = store_.flush_lsn();
+  std::optional<wal::EndOfWal> stopped;  // the decoder found bytes that are not valid WAL
   while (from + buf.size() < limit) {
     std::uint64_t want = std::min<std::uint64_t>(kReadChunkBytes, limit - (from + buf.size()));
     std::size_t old = buf.size();
@@ -580,6 +663,7 @@ base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from
       } else if (std::holds_alternative<wal::NeedMore>(step)) {
         break;
       } else {
+        stopped = std::get<wal::EndOfWal>(step);
         stop = true;
         break;
       }
@@ -587,6 +671,31 @@ base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from
     if (stop) break;
   }
   core::Lsn end = best.is_valid() ? best : first;
+  if (stopped && stopped->lsn < to_lsn) {
+    // Below to_lsn (≤ the flush LSN, a record boundary) everything must decode.
+    std::optional<Damage> damage;
+    if (first.is_valid()) {
+      damage = Damage{stopped->lsn, dec.end_of_valid_wal(), stopped->message};
+    } else {
+      // The first record failed: `from` may not be a record boundary of this
+      // WAL (a fetcher whose tail diverged). Decoding the record holding it
+      // from an earlier record start tells damage from divergence.
+      VerifiedReader check(opts.seg_size);
+      auto read = [&](core::Lsn at, std::span<std::uint8_t> out) { return store_.read(at, out); };
+      auto r = check.read(read, store_.first_lsn(), from, to_lsn, limit, 1);
+      if (r && r->damage) damage = r->damage;
+    }
+    if (damage) {
+      io_damage(*damage, source);
+      if (end.is_valid() && end > from && end <= damage->at && end - from <= buf.size()) {
+        buf.resize(end - from);
+        return buf;  // the verified prefix; the next request is refused (corrupt)
+      }
+      return base::Unexpected{base::ErrorCode::kCorrupt,
+                              fmt::format("WAL damaged at {} ({}): not served; repairing from peers",
+                                          damage->at, damage->reason)};
+    }
+  }
   if (!end.is_valid() || end <= from || end - from > buf.size()) {
     return base::Unexpected{base::ErrorCode::kNotFound,
                             fmt::format("no whole WAL record at {} below {}", from, limit)};
@@ -596,7 +705,8 @@ base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from
 }
 
 void Timeline::io_housekeeping() {
-  // WAL removal (ARCHITECTURE.md §3). A timeline with learners (a slot, kept
+  // WAL removal (ARCHITECTURE.md §3), never above the persisted truncate_lsn
+  // (what every safekeeper holds). A timeline with learners (a slot, kept
   // across restarts until dropped, or a connected slotless learner) keeps
   // everything at or above min(persisted commit_lsn, every learner's confirmed
   // flush; 0 until it confirms), and --retention-bytes below the commit LSN on
@@ -617,6 +727,11 @@ void Timeline::io_housekeeping() {
     if (retention_bytes_ > 0) h = std::min(h, below.value_or(core::Lsn{}));
     below = h;
   }
+  // The removal point never passes truncate_lsn: WAL under it is held by every
+  // safekeeper; WAL above it may still be needed to catch up a lagging or
+  // restarted peer (by the proposer's recovery or peer fetch). A safekeeper
+  // that stays down holds truncate_lsn, and so removal, until it returns.
+  if (below) below = std::min(*below, stored_.truncate_lsn);
   if (below && below->is_valid()) {
     auto st = store_.remove_segments_below(*below);
     if (!st) {

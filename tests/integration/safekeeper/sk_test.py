@@ -824,7 +824,7 @@ def sk_bytes_match(sk, tl, path, segno, commit):
 
 def scenario_learner_removal(exe, client_exe, root):
     """With a learner on a slot, sk1 removes segments below min(persisted
-    commit, its confirmed flush) and never one it has not confirmed: checked
+    commit, its confirmed flush, truncate_lsn) and never one it has not confirmed: checked
     while the learner is stopped (SIGSTOP) and after sk1 restarts (the slot's
     position is persisted); once it confirms, the old segments go. sk2, with
     no learner and no --retention-bytes, keeps everything."""
@@ -879,7 +879,9 @@ def scenario_learner_removal(exe, client_exe, root):
     p = start_receivewal(sk, tl, dest, "--slot", "learner1")
     try:
         wait_for("the slot to confirm %s" % lsn_text(commit), lambda: slot_flush() >= commit, timeout=60, interval=0.2)
-        keep = min(slot_flush(), lsn(sk.timeline(tl)["persisted_commit_lsn"]))
+        # Removal also never passes truncate_lsn (what every safekeeper holds).
+        st = sk.timeline(tl)
+        keep = min(slot_flush(), lsn(st["persisted_commit_lsn"]), lsn(st["truncate_lsn"]))
         check(keep // SEG > START // SEG, "nothing to remove: keep %s" % lsn_text(keep))
         wait_for("sk1 to remove segments below %s" % lsn_text(keep), lambda: oldest() == keep // SEG, timeout=20)
         print("learner confirmed %s: sk1 keeps %s" % (lsn_text(keep), [seg_name(s) for s in segnos(sk.timeline_dir(tl))]))
