@@ -223,6 +223,9 @@ def cmd_wal(a, cluster):
                                  "txn_per_s": s["txn_per_s"], "wal_bytes_per_txn": s["wal_bytes_per_txn"],
                                  "wal_mb_per_s": s["wal_mb_per_s"], "commit_p50_us": s["commit_p50_us"],
                                  "commit_p99_us": s["commit_p99_us"], "fpi_per_txn": s["fpi_per_txn"]})
+                    if a.rows:
+                        with open(a.rows, "a") as f:
+                            f.write(json.dumps(rows[-1]) + "\n")
                     log("  %s %d clients fpw %s: %.0f txn/s, %.0f B/txn" %
                         (mode, c, fpw, s["txn_per_s"], s["wal_bytes_per_txn"]))
     print("\n| WAL path | clients | FPW on: B/txn, txn/s, commit p50/p99 | FPW off: B/txn, txn/s, "
@@ -391,6 +394,9 @@ def measure(a, cluster, work, timeline, summary, threshold, rep, label):
     finally:
         ps.stop()
         shutil.rmtree(ps.dir, ignore_errors=True)
+    if a.rows:
+        with open(a.rows, "a") as f:
+            f.write(json.dumps(row) + "\n")
     log("  %s threshold %d: ingest %.1f MB/s, GetPage p50 %.0f us p99 %.0f us, deltas mean %.1f max %d, "
         "store %.0f MB" % (label, threshold, row["ingest_mb_per_s"], row["gp_p50_us"], row["gp_p99_us"],
                           row["gp_mean_deltas"], row["gp_max_deltas"], row["store_mb"]))
@@ -500,6 +506,7 @@ def main():
         s.add_argument("--dir", default=None, help="work directory (default: a temporary one, removed)")
         s.add_argument("--json", default=None, help="raw results to this file ('-' = stdout)")
         s.add_argument("--repeat", type=int, default=1)
+        s.add_argument("--rows", default=None, help="append each measured row to this JSON-lines file as it comes")
         s.add_argument("--blocks", type=int, default=2048, help="compute --blocks (per data relation)")
         s.add_argument("--checkpoint-interval", type=int, default=30)
         if name == "wal":
