@@ -245,6 +245,13 @@ Output Session::on_wal(std::uint64_t stream, Lsn from,
                                      info_.tli, wal::segno_of(from, info_.wal_seg_size),
                                      info_.wal_seg_size)),
             bytes.error().message);
+    } else if (bytes.error().code == base::ErrorCode::kCorrupt) {
+      // The host found WAL that does not decode (CRC, page header) and sends
+      // none of it: data_corrupted, naming where the stream stopped.
+      error("XX001", fmt::format("WAL at {} failed verification on this server: {}", from,
+                                 bytes.error().message),
+            "the server sent every byte before it; read from another server or retry once it "
+            "is repaired");
     } else {
       error("XX000", fmt::format("could not read WAL at {}: {}", from, bytes.error().message));
     }

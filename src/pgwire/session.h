@@ -144,7 +144,9 @@ class Session {
   Output on_opened(base::Result<TimelineInfo> info, std::int64_t now_us);
   // The host's current commit LSN (any time; it never moves backwards).
   Output on_commit_lsn(Lsn commit_lsn, std::int64_t now_us);
-  // Answer to ReadWal. kNotFound: the WAL was removed.
+  // Answer to ReadWal. kNotFound: the WAL was removed (58P01); kCorrupt: the
+  // host's copy failed verification (XX001); other errors XX000. Each ends the
+  // stream with ErrorResponse and ReadyForQuery.
   Output on_wal(std::uint64_t stream, Lsn from, base::Result<std::vector<std::uint8_t>> bytes,
                 std::int64_t now_us);
   // Answer to ReadSlot: the slot's restart position if the host knows one.

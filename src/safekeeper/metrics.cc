@@ -52,6 +52,9 @@ void Metrics::render(std::string& out) const {
        peer_recoveries_active.load());
   line("walquorum_sk_peer_recovery_repairs_total", "counter",
        "corrupt timelines repaired from peers", peer_recovery_repairs.load());
+  line("walquorum_sk_wal_damage_found_total", "counter",
+       "WAL damage found while serving it (bytes withheld, timeline marked corrupt)",
+       wal_damage_found.load());
   line("walquorum_sk_learner_connections", "gauge", "open replication-protocol streams",
        learner_connections.load());
   line("walquorum_sk_learner_bytes_sent_total", "counter", "WAL bytes read for learners",

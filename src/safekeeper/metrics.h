@@ -45,6 +45,9 @@ struct Metrics {
   std::atomic<std::uint64_t> peer_recovery_bytes{0};
   std::atomic<std::int64_t> peer_recoveries_active{0};
   std::atomic<std::uint64_t> peer_recovery_repairs{0};  // corrupt timelines repaired
+  // WAL below the durable end that did not decode while being served (live
+  // verification: learners, peer fetches, proposer reads).
+  std::atomic<std::uint64_t> wal_damage_found{0};
   // Learners on the replication-protocol port.
   std::atomic<std::int64_t> learner_connections{0};
   std::atomic<std::uint64_t> learner_bytes_sent{0};

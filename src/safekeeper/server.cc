@@ -153,7 +153,8 @@ class TimelineStream : public pgwire::WalStream {
         metrics_(metrics),
         conn_(conn),
         application_name_(std::move(application_name)),
-        read_bytes_max_(read_bytes_max) {
+        read_bytes_max_(read_bytes_max),
+        reader_(std::make_shared<VerifiedReader>(tl_->wal_seg_size())) {
     metrics_.learner_connections.fetch_add(1);
   }
   ~TimelineStream() override {
@@ -164,7 +165,8 @@ class TimelineStream : public pgwire::WalStream {
 
   core::Lsn commit_lsn() override { return tl_->stream_commit_lsn(); }
   void read(core::Lsn from, core::Lsn to, ReadDone done) override {
-    tl_->learner_read(from, to, read_bytes_max_, std::move(done));
+    // One reader per stream: it decodes on from read to read (contiguous reads).
+    tl_->learner_read(reader_, from, to, read_bytes_max_, std::move(done));
   }
   void wait_commit(core::Lsn after, std::function<void()> done) override {
     tl_->wait_commit(conn_, after, std::move(done));
@@ -183,6 +185,7 @@ class TimelineStream : public pgwire::WalStream {
   std::uint64_t conn_;
   std::string application_name_;
   std::size_t read_bytes_max_;
+  std::shared_ptr<VerifiedReader> reader_;  // used on the I/O thread, one read at a time
 };
 
 }  // namespace
@@ -268,17 +271,23 @@ std::string timeline_json(const TimelineStatus& s) {
                             json_escape(l.application_name));
   }
   learners += "]";
+  std::string damage = "null";
+  if (s.last_damage) {
+    damage = fmt::format("{{\"at\":\"{}\",\"valid_end\":\"{}\",\"source\":\"{}\",\"reason\":\"{}\"}}",
+                         lsn_text(s.last_damage->at), lsn_text(s.last_damage->valid_end),
+                         s.last_damage->source, json_escape(s.last_damage->reason));
+  }
   return fmt::format(
       "{{\"tenant_id\":\"{}\",\"timeline_id\":\"{}\",\"term\":{},\"term_history\":{},"
       "\"flush_lsn\":\"{}\",\"write_lsn\":\"{}\",\"commit_lsn\":\"{}\",\"truncate_lsn\":\"{}\","
       "\"term_start_lsn\":\"{}\",\"timeline_start_lsn\":\"{}\",\"persisted_commit_lsn\":\"{}\","
-      "\"corrupt\":{},\"no_space\":{},"
+      "\"corrupt\":{},\"last_damage\":{},\"no_space\":{},"
       "\"proposer\":{},\"connections\":{},\"learners\":{},\"disk_bytes\":{},"
       "\"peer_recovery\":{{\"active\":{},\"peer\":\"{}\",\"bytes\":{},\"last_error\":\"{}\"}}}}",
       s.key.tenant.to_hex(), s.key.timeline.to_hex(), s.term.value(), history,
       lsn_text(s.flush_lsn), lsn_text(s.write_lsn), lsn_text(s.commit_lsn),
       lsn_text(s.truncate_lsn), lsn_text(s.term_start_lsn), lsn_text(s.timeline_start_lsn),
-      lsn_text(s.persisted_commit_lsn), s.corrupt ? "true" : "false", s.no_space ? "true" : "false", proposer, conns, learners, s.disk_bytes,
+      lsn_text(s.persisted_commit_lsn), s.corrupt ? "true" : "false", damage, s.no_space ? "true" : "false", proposer, conns, learners, s.disk_bytes,
       s.recovering ? "true" : "false", s.recovery_peer, s.recovered_bytes,
       json_escape(s.recovery_error));
 }
@@ -542,6 +551,9 @@ std::string Server::metrics_text() {
                [](const TimelineStatus& s) { return s.commit_lsn.value(); });
   per_timeline("walquorum_sk_flush_lsn", "durable record-aligned end of WAL (bytes)",
                [](const TimelineStatus& s) { return s.flush_lsn.value(); });
+  per_timeline("walquorum_sk_corrupt",
+               "1 while the timeline is corrupt (damage found; refuses votes and reads until repaired)",
+               [](const TimelineStatus& s) { return s.corrupt ? 1 : 0; });
   per_timeline("walquorum_sk_term", "current term",
                [](const TimelineStatus& s) { return s.term.value(); });
   per_timeline("walquorum_sk_learner_flush_lsn",

@@ -29,6 +29,7 @@
 #include "net/connection.h"
 #include "safekeeper/io_thread.h"
 #include "safekeeper/metrics.h"
+#include "safekeeper/wal_verifier.h"
 #include "storage/control_store.h"
 #include "storage/wal_store.h"
 
@@ -48,6 +49,14 @@ struct TimelineStatus {
   core::Lsn persisted_commit_lsn;  // where the next restart scan starts (its segment)
   bool corrupt = false;
   bool no_space = false;
+  // The last damage found while serving WAL (live verification), if any.
+  struct Damage {
+    core::Lsn at;
+    core::Lsn valid_end;
+    std::string source;  // "learner", "peer_fetch", "read"
+    std::string reason;
+  };
+  std::optional<Damage> last_damage;
   std::uint64_t system_id = 0;
   std::uint32_t wal_seg_size = 0;
   std::uint32_t pg_version = 0;
@@ -122,10 +131,15 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   // stream_commit_lsn() > after; `id` names the waiter for cancel_commit_wait.
   void wait_commit(std::uint64_t id, core::Lsn after, std::function<void()> done);
   void cancel_commit_wait(std::uint64_t id);
-  // Reads committed WAL [from, to) on the I/O thread (at most bytes_max):
-  // kNotFound below the oldest retained segment.
+  // Reads committed WAL [from, to) on the I/O thread (at most bytes_max)
+  // through the stream's `reader` (one per learner stream, used only there):
+  // only bytes of records whose CRC and page headers were checked are handed
+  // out. kNotFound below the oldest retained segment; kEndOfData when the WAL
+  // is not held now (cut after damage, being repaired); kCorrupt when it does
+  // not decode (the timeline is then marked corrupt, see io_damage).
   using ReadDone = std::function<void(base::Result<std::vector<std::uint8_t>>)>;
-  void learner_read(core::Lsn from, core::Lsn to, std::uint64_t bytes_max, ReadDone done);
+  void learner_read(std::shared_ptr<VerifiedReader> reader, core::Lsn from, core::Lsn to,
+                    std::uint64_t bytes_max, ReadDone done);
   // A learner's confirmed flush: per slot when `slot` is set, else per connection.
   void on_learner_flush(const std::optional<std::string>& slot, std::uint64_t conn,
                         core::Lsn flush, const std::string& application_name);
@@ -154,6 +168,10 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   void publish_status();
   void on_synced(std::uint64_t epoch, std::uint64_t truncations, core::Lsn upto);
   void on_no_space(std::uint64_t epoch, core::ControlState stored, core::Lsn end);
+  // WAL below the flush LSN did not decode while it was served: mark the
+  // timeline corrupt as the restart scan does (cut at the last verified record
+  // end, refuse votes and reads, repair from peers).
+  void on_damage(Damage damage, std::string source);
 
   // The WAL-removal horizon from learners: nullopt when the timeline has none
   // (then --retention-bytes alone decides), else the lowest confirmed flush.
@@ -162,11 +180,16 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
 
   // I/O thread only.
   void io_send(core::ConnId to, core::AcceptorMessage msg);
+  // Logs event=corrupt and hands the damage to the strand (on_damage).
+  void io_damage(const Damage& damage, const char* source);
   void io_no_space(std::uint64_t epoch, core::Lsn at, const std::string& detail);
   // Bytes [from, x) for a read: x is the highest record end ≤ to_lsn within
   // bytes_max, or the first record's end if none fits.
+  // Damage found below to_lsn is reported (io_damage) and the verified prefix
+  // returned; with no prefix, kCorrupt.
   base::Result<std::vector<std::uint8_t>> io_read_records(core::Lsn from, core::Lsn to_lsn,
-                                                          std::uint64_t bytes_max);
+                                                          std::uint64_t bytes_max,
+                                                          const char* source);
 
   core::TimelineKey key_;
   core::NodeId node_;
@@ -180,6 +203,9 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   std::unique_ptr<core::Acceptor> acceptor_;
   std::uint64_t epoch_ = 0;
   std::chrono::steady_clock::time_point no_space_until_{};
+  // Highest commit LSN the acceptor reported: what status shows (a disk-full
+  // or damage reset puts the acceptor back on its stored, older commit LSN).
+  core::Lsn known_commit_;
 
   // Peer recovery state (atomics: read by the recovery scheduler on any thread).
   std::atomic<std::int64_t> proposer_active_ns_{0};   // steady_clock of the last proposer message

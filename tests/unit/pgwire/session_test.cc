@@ -452,6 +452,23 @@ TEST_CASE("START_REPLICATION beyond the commit LSN: W, E, Z; removed WAL: 58P01 
   CHECK(!h.closed);
 }
 
+TEST_CASE("WAL that failed the host's verification: XX001 naming the LSN, the stream ends") {
+  Harness h;
+  h.login();
+  h.q("START_REPLICATION 0/1000000");
+  auto reads = h.pop<ReadWal>();
+  REQUIRE(reads.size() == 1);
+  auto e = h.take(h.s.on_wal(reads[0].stream, reads[0].from,
+                             base::Unexpected{base::ErrorCode::kCorrupt, "WAL damaged at 0/1000100"},
+                             h.now));
+  CHECK(test::types(e) == "EZ");
+  CHECK(e[0].fields()['C'] == "XX001");
+  CHECK(e[0].fields()['M'] ==
+        "WAL at 0/1000000 failed verification on this server: WAL damaged at 0/1000100");
+  CHECK(h.s.phase() == Session::Phase::kCommands);
+  CHECK(!h.closed);
+}
+
 TEST_CASE("streaming protocol violations are FATAL") {
   for (Bytes bad : {test::typed('d', Bytes{'z'}), test::query("IDENTIFY_SYSTEM"),
                     test::typed('P', {}), test::typed('f', Bytes{'x', 0}),
