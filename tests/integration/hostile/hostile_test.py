@@ -298,6 +298,7 @@ def main():
         locks = threading.Lock()
         end = time.monotonic() + a.seconds
         errors = []
+        done = [0] * a.workers  # exchanges per worker, for the progress line
 
         def worker(i):
             rng = random.Random(seed * 1000 + i)
@@ -308,6 +309,7 @@ def main():
                     name, kind, port = rng.choice(ports)
                     what, chunks = getattr(gen, "wal" if kind == "wal" else kind)()
                     exchange(rng, port, chunks, local, (kind, what))
+                    done[i] += 1
             except Exception as e:  # noqa: BLE001  (reported after the join)
                 errors.append("worker %d: %r" % (i, e))
             with locks:
@@ -323,7 +325,7 @@ def main():
             for d in daemons:
                 d.alive()
             check(comp.poll() is None, "the compute exited during the abuse: %s" % comp.returncode)
-            log("abuse: %d exchanges so far, commit LSN %s" % (sum(stats.values()), lsn_text(commit_lsn())))
+            log("abuse: %d exchanges so far, commit LSN %s" % (sum(done), lsn_text(commit_lsn())))
         check(not errors, "abuse workers failed: %s" % errors)
         total = sum(stats.values())
         by_port = {}
