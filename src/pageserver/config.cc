@@ -2,6 +2,7 @@
 // parse errors by throwing; they are caught here and become values.
 #include "pageserver/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <iterator>
@@ -87,6 +88,11 @@ std::optional<ParseExit> apply_toml(std::string_view text, const std::string& pa
     else if (k == "getpage_threads") err = want_int(c.getpage_threads);
     else if (k == "wal_segment_mb") err = want_int(c.wal_segment_mb);
     else if (k == "log_level") err = want_str(c.log_level);
+    else if (k == "slot_name") err = want_str(c.slot_name);
+    else if (k == "no_slot") err = want_bool(c.no_slot);
+    else if (k == "probe_interval_ms") err = want_int(c.probe_interval_ms);
+    else if (k == "behind_margin_bytes") err = want_int(c.behind_margin_bytes);
+    else if (k == "behind_grace_ms") err = want_int(c.behind_grace_ms);
     else {
       err = error_exit(fmt::format(
           "{}: unknown key '{}' (expected the long flag names with '_': data_dir, safekeepers, "
@@ -128,6 +134,15 @@ static std::variant<Config, ParseExit> parse(int argc, char** argv, const std::s
   app.add_option("--getpage-threads", c.getpage_threads, "threads serving GetPage");
   app.add_option("--wal-segment-mb", c.wal_segment_mb, "WAL segment size of the source in MiB");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error");
+  app.add_option("--slot-name", c.slot_name,
+                 "replication slot kept on every safekeeper ([a-z0-9_], at most 63; default "
+                 "pageserver_<16 hex from <data-dir>/pageserver.id>, none with --plain-postgres)");
+  app.add_flag("--no-slot", c.no_slot, "stream without a replication slot");
+  app.add_option("--probe-interval-ms", c.probe_interval_ms,
+                 "how often every source is asked for its position and the slot moved there (0: never)");
+  app.add_option("--behind-margin-bytes", c.behind_margin_bytes,
+                 "leave the source when another is this far ahead of it ...");
+  app.add_option("--behind-grace-ms", c.behind_grace_ms, "... and it has not caught up this long after");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -186,6 +201,18 @@ static std::variant<Config, ParseExit> parse(int argc, char** argv, const std::s
   if (!kLevels.contains(c.log_level)) {
     return error_exit(fmt::format("--log-level '{}': expected trace, debug, info, warn or error",
                                   c.log_level));
+  }
+  if (!c.slot_name.empty()) {
+    bool ok = c.slot_name.size() <= 63 && std::all_of(c.slot_name.begin(), c.slot_name.end(), [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+    });
+    if (!ok) {
+      return error_exit(fmt::format("--slot-name '{}': expected 1 to 63 of a-z, 0-9 and _", c.slot_name));
+    }
+    if (c.no_slot) return error_exit("--slot-name and --no-slot exclude each other");
+  }
+  if (c.probe_interval_ms != 0 && c.probe_interval_ms < 100) {
+    return error_exit("--probe-interval-ms must be 0 (off) or at least 100");
   }
   if (c.image_queue_max == 0) return error_exit("--image-queue-max must be at least 1");
   if (c.getpage_threads == 0 || c.getpage_threads > 256) return error_exit("--getpage-threads must be in 1..256");

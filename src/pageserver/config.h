@@ -34,6 +34,14 @@ struct Config {
   std::uint32_t getpage_threads = 4;
   std::uint32_t wal_segment_mb = 16;
   std::string log_level = "info";
+  // Replication slot on every safekeeper: empty picks the default,
+  // pageserver_<16 hex of <data-dir>/pageserver.id> (none with --plain-postgres);
+  // no_slot streams without one.
+  std::string slot_name;
+  bool no_slot = false;
+  std::uint32_t probe_interval_ms = 3'000;  // 0: no probes (no "behind" switch, no slot moves)
+  std::uint64_t behind_margin_bytes = 0;
+  std::uint32_t behind_grace_ms = 5'000;
 };
 
 struct ParseExit {

@@ -1,8 +1,13 @@
 // The pageserver process. See server.h.
 #include "pageserver/server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <random>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -29,6 +34,43 @@ base::Status write_small_file(const std::string& dir, const std::string& name, c
     return base::Unexpected{base::ErrorCode::kIo, fmt::format("cannot write {}", path)};
   }
   return base::Ok{};
+}
+
+// The pageserver's stable id: 16 hex digits in <dir>/pageserver.id, made at
+// the first start (random) and synced with its directory, so the default slot
+// name stays the same across restarts.
+base::Result<std::string> pageserver_id(const std::string& dir) {
+  const std::string path = dir + "/pageserver.id";
+  auto valid = [](const std::string& t) {
+    return t.size() == 16 && std::all_of(t.begin(), t.end(), [](char c) {
+             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+  };
+  if (std::ifstream in(path); in) {
+    std::string text;
+    std::getline(in, text);
+    if (!valid(text)) {
+      return base::Unexpected{base::ErrorCode::kCorrupt,
+                              fmt::format("{}: expected 16 lower-case hex digits, found '{}' (remove the "
+                                          "file for a new id, or pass --slot-name)",
+                                          path, text.substr(0, 40))};
+    }
+    return text;
+  }
+  std::random_device rd;
+  std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  std::string id = fmt::format("{:016x}", v);
+  std::string tmp = dir + "/.pageserver.id.tmp", line = id + "\n";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+            ::fsync(fd) == 0;
+  if (fd >= 0) ok = ::close(fd) == 0 && ok;
+  ok = ok && std::rename(tmp.c_str(), path.c_str()) == 0;
+  int dfd = ok ? ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  ok = ok && dfd >= 0 && ::fsync(dfd) == 0;
+  if (dfd >= 0) ::close(dfd);
+  if (!ok) return base::Unexpected{base::ErrorCode::kIo, fmt::format("cannot write {}", path)};
+  return id;
 }
 
 std::string json_escape(const std::string& s) {
@@ -94,7 +136,8 @@ base::Status Server::start() {
         res.set_content(status_json(), "application/json");
         break;
       case HttpRoute::Kind::kMetrics:
-        res.set_content(service_->metrics_text(), "text/plain; version=0.0.4");
+        res.set_content(service_->metrics_text() + (receiver_ ? receiver_->metrics_text() : ""),
+                        "text/plain; version=0.0.4");
         break;
       case HttpRoute::Kind::kError:
         res.status = route.status;
@@ -128,6 +171,19 @@ base::Status Server::start() {
   ro.seg_size = so.seg_size;
   ro.stall_timeout = std::chrono::milliseconds(config_.stall_timeout_ms);
   ro.status_interval = std::chrono::milliseconds(config_.status_interval_ms);
+  ro.probe_interval = std::chrono::milliseconds(config_.probe_interval_ms);
+  ro.behind_margin_bytes = config_.behind_margin_bytes;
+  ro.behind_grace = std::chrono::milliseconds(config_.behind_grace_ms);
+  if (!config_.slot_name.empty()) {
+    ro.slot = config_.slot_name;
+  } else if (!config_.no_slot && !config_.plain_postgres) {
+    auto id = pageserver_id(config_.data_dir);
+    if (!id) return base::Unexpected{id.error()};
+    ro.slot = "pageserver_" + *id;
+  }
+  spdlog::info("event=receiver_config slot={} probe_interval_ms={} behind_margin_bytes={} behind_grace_ms={}",
+               ro.slot.value_or("none"), config_.probe_interval_ms, config_.behind_margin_bytes,
+               config_.behind_grace_ms);
   receiver_ = std::make_unique<WalReceiver>(ro, *service_);
   receiver_->start();
 
@@ -226,6 +282,29 @@ void Server::on_accept(asio::ip::tcp::socket socket) {
       [](const std::string&) {});
 }
 
+namespace {
+
+std::string receiver_json(const ReceiverStatus& r) {
+  std::string probes = "[";
+  for (std::size_t i = 0; i < r.probes.size(); ++i) {
+    const SourceProbe& p = r.probes[i];
+    probes += fmt::format("{}{{\"source\":\"{}\",\"ok\":{},\"position\":\"{}\",\"slot_moved_to\":\"{}\","
+                          "\"error\":\"{}\"}}",
+                          i ? "," : "", json_escape(p.source), p.ok ? "true" : "false", p.position,
+                          p.slot_moved_to, json_escape(p.error));
+  }
+  probes += "]";
+  return fmt::format(
+      "{{\"source\":\"{}\",\"slot\":\"{}\",\"connects\":{},\"failovers\":{},\"failovers_broken\":{},"
+      "\"failovers_stalled\":{},\"failovers_behind\":{},\"stalls\":{},\"status_updates\":{},"
+      "\"probe_rounds\":{},\"slot_moves\":{},\"last_error\":\"{}\",\"probes\":{}}}",
+      json_escape(r.source), json_escape(r.slot), r.connects, r.failovers, r.failovers_broken,
+      r.failovers_stalled, r.failovers_behind, r.stalls, r.status_updates, r.probe_rounds, r.slot_moves,
+      json_escape(r.last_error), probes);
+}
+
+}  // namespace
+
 std::string Server::status_json() const {
   ServiceStatus s = service_->status();
   ReceiverStatus r = receiver_ ? receiver_->status() : ReceiverStatus{};
@@ -236,16 +315,14 @@ std::string Server::status_json() const {
       "\"image_threshold\":{},\"images_generated\":{},\"image_queue_depth\":{},\"image_queue_max\":{},"
       "\"ingest_blocked_on_queue\":{},\"getpage_waiting\":{},\"getpage_reads\":{},"
       "\"getpage_errors\":{},\"deltas_replayed_max\":{},\"compacted_keys\":{},"
-      "\"receiver\":{{\"source\":\"{}\",\"connects\":{},\"failovers\":{},\"stalls\":{},"
-      "\"status_updates\":{},\"last_error\":\"{}\"}},\"last_ingest_error\":\"{}\","
+      "\"receiver\":{},\"last_ingest_error\":\"{}\","
       "\"fpis\":{{\"none\":{},\"pglz\":{},\"lz4\":{},\"zstd\":{}}}}}",
       id_hex(config_.tenant), id_hex(config_.timeline), s.ingest_lsn, s.durable_lsn, s.readable_lsn,
       s.server_wal_end,
       s.server_wal_end > s.ingest_lsn ? s.server_wal_end - s.ingest_lsn : 0, s.horizon, s.records, s.bytes,
       s.fpis, s.deltas, s.image_threshold, s.images_generated, s.image_queue_depth, s.image_queue_max,
       s.ingest_blocked_on_queue, s.getpage_waiting, s.reads, s.read_errors, s.deltas_replayed_max,
-      s.compacted_keys, json_escape(r.source), r.connects, r.failovers, r.stalls, r.status_updates,
-      json_escape(r.last_error), json_escape(s.last_error), s.fpis_by_compression[0],
+      s.compacted_keys, receiver_json(r), json_escape(s.last_error), s.fpis_by_compression[0],
       s.fpis_by_compression[1], s.fpis_by_compression[2], s.fpis_by_compression[3]);
 }
 

@@ -20,9 +20,19 @@ scenarios:
              pageserver fails over (failovers grows) and verify stays clean
   pushdown   two pageservers on the same WAL (FPW off): --image-threshold 8
              never replays more than 8 deltas per read, threshold 0 does
-  removal    with --retention-bytes 0, a stopped (SIGSTOP) pageserver keeps
-             every segment at and above its confirmed LSN on the safekeeper it
-             follows; once it resumes and confirms, the segments below go
+  removal    with --retention-bytes 1 MiB, the pageserver's slot (moved on
+             every safekeeper: the one it streams from by status updates, the
+             others by its probe rounds) keeps every segment at and above the
+             slot's confirmed LSN on ALL safekeepers while the pageserver is
+             killed (kill -9) and the compute writes four more segments; after
+             the restart and catch-up the segments below go on all of them,
+             never one above the pageserver's durable LSN
+  behind     the compute is killed with kill -9 while sk3 is down, so the
+             restarted sk3 never learns the last commits; the pageserver starts
+             following sk3 (sk1 and sk2 frozen meanwhile) and, once they are
+             back, its probes see them ahead: it switches (failover reason
+             "behind", in /v1/status and /metrics), reaches the highest
+             position a safekeeper offers, and verify is clean up to it
   hostile    garbage, truncated and oversized frames, a bad version, unknown
              ids and a far-future LSN on the GetPage port: clear errors or a
              closed connection; the pageserver stays up and verify stays clean
@@ -450,6 +460,8 @@ def scenario_failover(c):
     v, _ = c.verify(ps, 1500, seed=7)
     clean(v, 1500)
     metrics = ps.http_text("/metrics")
+    m = re.search(r'^walquorum_ps_receiver_failovers_total\{reason="broken"\} (\d+)', metrics, re.M)
+    check(m and int(m.group(1)) >= 1, "/metrics broken failovers: %s" % (m.group(0) if m else "missing"))
     log("failover: %d txns, verify clean; metrics failover lines: %s" %
         (s["txns"], [l for l in metrics.splitlines() if "failover" in l and not l.startswith("#")]))
 
@@ -498,66 +510,128 @@ def segments(sk):
     return sorted(out)
 
 
+def slot_flush(sk, slot):
+    """The slot's confirmed flush on sk (None: not listed there)."""
+    tl = sk_timeline(sk)
+    for x in (tl.get("learners", []) if isinstance(tl, dict) else []):
+        if x.get("slot") == slot:
+            return lsn(x["flush_lsn"])
+    return None
+
+
+def sk_position(sk):
+    """What the safekeeper offers learners: min(commit, flush) (IDENTIFY_SYSTEM)."""
+    tl = sk.http_json("/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE))
+    return min(lsn(tl["commit_lsn"]), lsn(tl["flush_lsn"]))
+
+
 def scenario_removal(c):
-    c.start_safekeepers(["--retention-bytes", "0"])
-    ps = c.start_pageserver(threshold=8, extra=["--status-interval-ms", "200"])
+    # 1 MiB retention: without the pageserver's slot, every safekeeper would
+    # remove all but the last MiB below its commit LSN.
+    c.start_safekeepers(["--retention-bytes", str(1 << 20)])
+    ps = c.start_pageserver(threshold=8, extra=["--status-interval-ms", "200", "--probe-interval-ms", "500"])
     p = c.compute("--fpw", "on", "--duration", "150", "--checkpoint-interval", "0.5", "--seed", "51")
     st = wait_for("pageserver confirmed past 0/3000000", lambda: p.poll() is None and
                   lsn(status(ps)["durable_lsn"]) > START + 2 * SEG and status(ps), timeout=90)
-    source = st["receiver"]["source"]
-    followed = [s for s in c.sks if "127.0.0.1:%d" % s.ports["pg"] == source][0]
-    ps.proc.send_signal(signal.SIGSTOP)
-    # Stopped, it can have confirmed at most its durable LSN read just before.
-    confirmed_max = lsn(st["durable_lsn"])
-    log("pageserver stopped (follows %s), durable %s" % (followed.name, st["durable_lsn"]))
+    slot = st["receiver"]["slot"]
+    check(re.fullmatch(r"pageserver_[0-9a-f]{16}", slot), "default slot name %r" % slot)
+    wait_for("slot %s past 0/2000000 on every safekeeper" % slot,
+             lambda: p.poll() is None and all((slot_flush(x, slot) or 0) > START + SEG for x in c.sks), timeout=60)
+    source = status(ps)["receiver"]["source"]
+    ps.kill9()
+    log("pageserver killed (followed %s); slot %s on %s" % (source, slot,
+        {x.name: lsn_text(slot_flush(x, slot)) for x in c.sks}))
     # The compute commits four more segments meanwhile (seconds of the
-    # safekeeper's once-a-second housekeeping).
-    target = confirmed_max + 4 * SEG
-    wait_for("commit 4 segments past the stopped pageserver", lambda: p.poll() is None and
+    # safekeepers' once-a-second housekeeping).
+    top_slot = max(slot_flush(x, slot) for x in c.sks)
+    target = top_slot + 4 * SEG
+    wait_for("commit 4 segments past the killed pageserver", lambda: p.poll() is None and
              c.committed() > target, timeout=90)
-    # What the safekeeper holds as the stopped learner's confirmed flush (it
-    # cannot move while the pageserver is stopped), if it still lists it.
-    tl = followed.http_json("/v1/tenant/%s/timeline/%s" % (TENANT, TIMELINE))
-    learners = tl.get("learners", [])
-    confirmed = max([lsn(x["flush_lsn"]) for x in learners] or [confirmed_max])
-    keep_from = confirmed // SEG
-    segs = segments(followed)
-    check(segs and segs[0] <= keep_from, "%s removed segment %d or above while the pageserver had confirmed "
-          "%s: %s" % (followed.name, keep_from, lsn_text(confirmed), segs))
-    top = lsn(tl["flush_lsn"]) // SEG  # its own WAL end (the commit may be ahead of it)
-    missing = [n for n in range(keep_from, top + 1) if n not in segs]
-    check(not missing, "%s lacks segments %s above the confirmed LSN" % (followed.name, missing))
-    others = [x for x in c.sks if x is not followed]
-    log("while stopped: %s keeps segments %d..%d (learner confirmed %s, committed %s); others from %s" %
-        (followed.name, segs[0], segs[-1], lsn_text(confirmed), lsn_text(c.committed()),
-         [segments(x)[0] for x in others]))
-    ps.proc.send_signal(signal.SIGCONT)
+    # Removal runs (up to the slot: the segment holding it stays) and stops there on every safekeeper.
+    keep_from = {}
+    for x in c.sks:
+        conf = slot_flush(x, slot)
+        check(conf is not None, "%s lost slot %s while the pageserver is down" % (x.name, slot))
+        keep_from[x.name] = conf // SEG
+        wait_for("%s removes the segments below its slot's %s" % (x.name, lsn_text(conf)),
+                 lambda: segments(x) and segments(x)[0] >= keep_from[x.name], timeout=30)
+    for x in c.sks:
+        segs = segments(x)
+        conf = slot_flush(x, slot)
+        check(segs[0] == conf // SEG, "%s removed segment %d or above while the slot is at %s: %s" %
+              (x.name, conf // SEG, lsn_text(conf), segs[:3]))
+        top = lsn(sk_timeline(x)["flush_lsn"]) // SEG  # its own WAL end (the commit may be ahead of it)
+        missing = [n for n in range(conf // SEG, top + 1) if n not in segs]
+        check(not missing, "%s lacks segments %s above the slot's %s" % (x.name, missing, lsn_text(conf)))
+        log("while down: %s keeps segments %d..%d (slot %s, committed %s)" %
+            (x.name, segs[0], segs[-1], lsn_text(conf), lsn_text(c.committed())))
+    ps.start()
     resumed_at = c.committed()
-    wait_for("the resumed pageserver catches up to %s" % lsn_text(resumed_at), lambda: p.poll() is None and
+    wait_for("the restarted pageserver catches up to %s" % lsn_text(resumed_at), lambda: p.poll() is None and
              lsn(status(ps)["durable_lsn"]) >= resumed_at, timeout=90)
+    check(status(ps)["receiver"]["slot"] == slot, "the slot name changed across the restart")
+    for x in c.sks:
+        wait_for("%s removes segments below the restarted pageserver's confirmed LSN" % x.name,
+                 lambda: p.poll() is None and segments(x)[0] > keep_from[x.name], timeout=60)
     s = c.end(p)
     committed = c.committed()
-    c.wait_ingested(ps, committed, timeout=90)
-    st = status(ps)
-    now_following = [x for x in c.sks if "127.0.0.1:%d" % x.ports["pg"] == st["receiver"]["source"]][0]
+    st = c.wait_ingested(ps, committed, timeout=90)
     durable_seg = lsn(st["durable_lsn"]) // SEG
-    wait_for("%s removes the segments below the pageserver's confirmed %s" % (now_following.name, st["durable_lsn"]),
-             lambda: segments(now_following) and segments(now_following)[0] >= min(durable_seg, committed // SEG) - 1
-             and segments(now_following)[0] > keep_from, timeout=30)
-    log("after resume: %s keeps segments from %d (durable %s, commit %s); others from %s" %
-        (now_following.name, segments(now_following)[0], st["durable_lsn"], lsn_text(committed),
-         [segments(x)[0] for x in c.sks if x is not now_following]))
-    sources = set(re.findall(r"event=streaming source=(\S+)", ps.log()))
     for x in c.sks:
         segs = segments(x)
         check(segs[0] <= durable_seg, "%s removed segments above the pageserver's durable %s: %s" %
               (x.name, st["durable_lsn"], segs[:3]))
-        if "127.0.0.1:%d" % x.ports["pg"] not in sources:
-            check(segs[0] == START // SEG, "%s (never followed, retention 0) removed segments: %s" %
-                  (x.name, segs[:3]))
+        log("after the restart: %s keeps segments from %d (was %d; durable %s, slot %s)" %
+            (x.name, segs[0], keep_from[x.name], st["durable_lsn"], lsn_text(slot_flush(x, slot) or 0)))
     v, _ = c.verify(ps, 800, seed=12)
     clean(v, 800)
     log("removal: %d txns, verify clean" % s["txns"])
+
+
+def scenario_behind(c):
+    c.start_safekeepers()
+    sk1, sk2, sk3 = c.sks
+    p = c.compute("--fpw", "off", "--duration", "120", "--seed", "71")
+    wait_for("commit 2 MiB", lambda: p.poll() is None and os.path.exists(os.path.join(c.truth, "committed")) and
+             c.committed() > START + 2 * 1024 * 1024, timeout=60)
+    sk3.kill9()
+    at = c.committed()
+    wait_for("commit 2 MiB more without sk3", lambda: p.poll() is None and c.committed() > at + 2 * 1024 * 1024,
+             timeout=60)
+    p.kill()  # kill -9: no compute follows, nobody tells sk3 the last commits
+    p.wait(timeout=10)
+    sk3.start()
+    low = wait_for("sk3 answers", lambda: sk_position(sk3), timeout=30)
+    high = max(sk_position(x) for x in (sk1, sk2))
+    check(low < high, "sk3 offers %s, not below sk1/sk2's %s: the scenario did not happen" %
+          (lsn_text(low), lsn_text(high)))
+    log("compute killed; sk3 offers %s, the others up to %s (committed file %s)" %
+        (lsn_text(low), lsn_text(high), lsn_text(c.committed())))
+    addr3 = "127.0.0.1:%d" % sk3.ports["pg"]
+    # Frozen sk1 and sk2 answer no connection: the pageserver can only pick sk3.
+    for x in (sk1, sk2):
+        x.proc.send_signal(signal.SIGSTOP)
+    try:
+        ps = c.start_pageserver(threshold=8, extra=["--probe-interval-ms", "500", "--behind-grace-ms", "1500"])
+        wait_for("the pageserver follows sk3 up to %s" % lsn_text(low),
+                 lambda: (lambda s: s["receiver"]["source"] == addr3 and
+                          (low <= START or lsn(s["durable_lsn"]) >= low))(status(ps)),
+                 timeout=90)
+    finally:
+        for x in (sk1, sk2):
+            x.proc.send_signal(signal.SIGCONT)
+    log("following sk3 at %s; sk1 and sk2 thawed" % status(ps)["durable_lsn"])
+    st = wait_for("the pageserver leaves sk3 and reaches %s" % lsn_text(high),
+                  lambda: (lambda s: s["receiver"]["failovers_behind"] >= 1 and
+                           lsn(s["durable_lsn"]) >= high and s)(status(ps)), timeout=90)
+    check(st["receiver"]["source"] != addr3, "still on sk3: %s" % st["receiver"])
+    m = re.search(r'^walquorum_ps_receiver_failovers_total\{reason="behind"\} (\d+)', ps.http_text("/metrics"), re.M)
+    check(m and int(m.group(1)) >= 1, "/metrics behind failovers: %s" % (m.group(0) if m else "missing"))
+    log("switched to %s (%s); durable %s; probes %s" % (st["receiver"]["source"], m.group(0), st["durable_lsn"],
+                                                        [(x["source"], x["position"]) for x in st["receiver"]["probes"]]))
+    v, _ = c.verify(ps, 800, "--max-lsn", lsn_text(high), seed=17)
+    clean(v, 800)
+    log("behind: verify clean up to %s" % lsn_text(high))
 
 
 # A GetPage request encoded by hand (Cap'n Proto, schemas/pageserver.capnp):
@@ -717,6 +791,7 @@ SCENARIOS = {
     "failover": scenario_failover,
     "pushdown": scenario_pushdown,
     "removal": scenario_removal,
+    "behind": scenario_behind,
     "hostile": scenario_hostile,
 }
 
