@@ -38,3 +38,54 @@ TEST_CASE("standby status update: 34 bytes, big-endian") {
   CHECK(m[32] == 0x7F);
   CHECK(m[33] == 1);
 }
+
+TEST_CASE("behind: leave a source that does not reach another's position within the grace") {
+  using namespace std::chrono_literals;
+  BehindTracker t(0, 1000ms);
+  auto t0 = BehindTracker::Clock::time_point{} + 1h;
+  // Nobody ahead: nothing to do.
+  t.on_round(Lsn(100), Lsn(100), t0);
+  CHECK_FALSE(t.target());
+  CHECK_FALSE(t.should_switch(t0 + 10s));
+  // Another source ahead; the current one gets there within the grace: stay.
+  t.on_round(Lsn(100), Lsn(200), t0);
+  CHECK(t.target() == Lsn(200));
+  CHECK_FALSE(t.should_switch(t0 + 999ms));
+  t.on_current(Lsn(200));
+  CHECK_FALSE(t.target());
+  CHECK_FALSE(t.should_switch(t0 + 2s));
+  // Sources taking turns a few bytes ahead never trigger it.
+  for (int i = 0; i < 10; ++i) {
+    auto at = t0 + std::chrono::milliseconds(500 * i);
+    t.on_round(Lsn(1000 + 10 * i), Lsn(1005 + 10 * i), at);
+    CHECK_FALSE(t.should_switch(at));
+  }
+  t.on_current(Lsn(2000));
+  // A source that stays behind (a killed compute's last commit it never
+  // learned): switch once the grace passed since the first sighting, even as
+  // the target moves on.
+  auto t1 = t0 + 1min;
+  t.on_round(Lsn(2000), Lsn(3000), t1);
+  t.on_round(Lsn(2000), Lsn(4000), t1 + 600ms);
+  CHECK(t.target() == Lsn(3000));
+  CHECK_FALSE(t.should_switch(t1 + 999ms));
+  CHECK(t.should_switch(t1 + 1000ms));
+}
+
+TEST_CASE("behind: the margin") {
+  using namespace std::chrono_literals;
+  BehindTracker t(4096, 0ms);
+  auto t0 = BehindTracker::Clock::time_point{} + 1h;
+  t.on_round(Lsn(10'000), Lsn(14'096), t0);  // exactly the margin: not more
+  CHECK_FALSE(t.should_switch(t0));
+  t.on_round(Lsn(10'000), Lsn(14'097), t0);
+  CHECK(t.should_switch(t0));
+  t.on_round(Lsn(10'000), std::nullopt, t0);  // no other source answered: the old target stays
+  CHECK(t.should_switch(t0));
+}
+
+TEST_CASE("end reason names, as in the failover counters' label") {
+  CHECK(std::string(end_reason_name(EndReason::kBroken)) == "broken");
+  CHECK(std::string(end_reason_name(EndReason::kStalled)) == "stalled");
+  CHECK(std::string(end_reason_name(EndReason::kBehind)) == "behind");
+}
