@@ -45,6 +45,10 @@ def main(argv):
             (base + ["--wal-segment-mb", "3"], "--wal-segment-mb"),
             (base + ["--image-threshold", "-1"], "image-threshold"),
             (base + ["--bogus"], "bogus"),
+            (base + ["--slot-name", "Bad-Name"], "--slot-name 'Bad-Name'"),
+            (base + ["--slot-name", "x" * 64], "--slot-name"),
+            (base + ["--slot-name", "ps_1", "--no-slot"], "exclude each other"),
+            (base + ["--probe-interval-ms", "50"], "--probe-interval-ms"),
         ]
         for args, want in cases:
             r = run(exe, args)
@@ -80,6 +84,9 @@ def main(argv):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/status", timeout=10) as resp:
             s = json.loads(resp.read())
         check(s["image_threshold"] == 9, f"flag did not override the file: {s}")
+        # A stock primary: no slot unless one is named.
+        check(s["receiver"]["slot"] == "" and not os.path.exists(os.path.join(data, "pageserver.id")),
+              f"--plain-postgres made a slot: {s['receiver']}")
         check(os.path.exists(os.path.join(data, "page.port")), "no page.port")
         proc.send_signal(signal.SIGTERM)
         check(proc.wait(timeout=30) == 0, f"exit {proc.returncode} after SIGTERM")
