@@ -295,5 +295,4 @@ def print_verdict(run, s, out):
         for f in s["failures"][:40]:
             print("  - " + f)
         print("seed %d; fault schedule %s" % (run["seed"], os.path.join(out, "schedule.json")))
-        print("replay: scripts/chaos --minutes %g --safekeepers %d --seed %d   (or --schedule %s)" %
-              (run["minutes"], run["safekeepers"], run["seed"], os.path.join(out, "schedule.json")))
+        print("replay: %s   (or --schedule %s)" % (run.get("command"), os.path.join(out, "schedule.json")))

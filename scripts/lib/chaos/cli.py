@@ -130,6 +130,8 @@ def main(argv=None):
             a.seed = random.SystemRandom().randrange(1, 2 ** 31)
         a.plan = schedmod.plan(a.seed, a.minutes, a.safekeepers)
     a.command = "scripts/chaos --minutes %g --safekeepers %d --seed %d" % (a.minutes, a.safekeepers, a.seed)
+    if a.rate_kbps != 768:
+        a.command += " --rate-kbps %d" % a.rate_kbps
     bins = find_bins(a)
     out = os.path.abspath(a.out or "/tmp/wq-chaos-%d-%s" % (a.seed, time.strftime("%H%M%S")))
     if os.path.exists(os.path.join(out, "run.json")):
