@@ -25,6 +25,7 @@ A benchmark, never a test: nothing is asserted.
 
 usage: run.py wal [--build B] [--clients 1,8,32] [--duration S] [--wal-mbps M] [--uncapped]
        run.py pageserver [--build B] [--thresholds 0,4,...] [--duration S] [--repeat R] [--plot PNG]
+       run.py plot OUT.png LABEL=ROWS.jsonl ...   (sweeps recorded with --rows, one line each)
 """
 import argparse
 import json
@@ -178,12 +179,15 @@ def run_compute(build, safekeepers, timeline, args, extra, on_loaded=None, timeo
 
     t = threading.Thread(target=read_err, daemon=True)
     t.start()
+    # stdout here, stderr in read_err (communicate() would read stderr too, and
+    # the "loaded" line that starts the cap would never reach on_loaded).
+    killer = threading.Timer(timeout, p.kill)
+    killer.start()
     try:
-        out, _ = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
+        out = p.stdout.read()
         p.wait()
-        raise
+    finally:
+        killer.cancel()
     t.join(5)
     if p.returncode != 0:
         raise RuntimeError("compute exited %d: %s" % (p.returncode, " | ".join(tail)))
@@ -346,6 +350,12 @@ class Pageserver:
             time.sleep(0.02)
         raise RuntimeError("pageserver did not ingest to the end within %d s" % timeout)
 
+    def cpu_seconds(self):
+        """User + system CPU of the pageserver so far (all its threads, LevelDB's included)."""
+        with open("/proc/%d/stat" % self.p.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def store_bytes(self):
         total = 0
         for root, _, files in os.walk(os.path.join(self.dir, "pages")):
@@ -385,10 +395,12 @@ def measure(a, cluster, work, timeline, summary, threshold, rep, label):
     try:
         start, end = lsn_int(START_LSN), lsn_int(summary["end_lsn"])
         secs, st = ps.wait_ingested(end, 1800)
+        cpu = ps.cpu_seconds()
         g = getpage(a.build, ps, timeline, summary["end_lsn"], summary, a, rep + 1)
         st = ps.status()
         row = {"wal": label, "threshold": threshold, "rep": rep, "ingest_s": secs,
-               "ingest_mb_per_s": (end - start) / secs / 1e6, "images": st["images_generated"],
+               "ingest_mb_per_s": (end - start) / secs / 1e6, "ingest_cpu_s": cpu,
+               "ingest_mb_per_cpu_s": (end - start) / cpu / 1e6, "images": st["images_generated"],
                "deltas_replayed_max_metric": st["deltas_replayed_max"],
                "store_mb": ps.store_bytes() / 1e6, **{"gp_" + k: v for k, v in g.items()}}
     finally:
@@ -397,8 +409,8 @@ def measure(a, cluster, work, timeline, summary, threshold, rep, label):
     if a.rows:
         with open(a.rows, "a") as f:
             f.write(json.dumps(row) + "\n")
-    log("  %s threshold %d: ingest %.1f MB/s, GetPage p50 %.0f us p99 %.0f us, deltas mean %.1f max %d, "
-        "store %.0f MB" % (label, threshold, row["ingest_mb_per_s"], row["gp_p50_us"], row["gp_p99_us"],
+    log("  %s threshold %d: ingest %.1f MB/s (%.1f MB per CPU s), GetPage p50 %.0f us p99 %.0f us, deltas mean %.1f max %d, "
+        "store %.0f MB" % (label, threshold, row["ingest_mb_per_s"], row["ingest_mb_per_cpu_s"], row["gp_p50_us"], row["gp_p99_us"],
                           row["gp_mean_deltas"], row["gp_max_deltas"], row["store_mb"]))
     return row
 
@@ -429,19 +441,20 @@ def cmd_pageserver(a, cluster, work):
     def med(label, t, k):
         return statistics.median(r[k] for r in rows if r["wal"] == label and r["threshold"] == t)
 
-    keys = ("ingest_mb_per_s", "gp_p50_us", "gp_p99_us", "gp_mean_deltas", "gp_max_deltas", "images", "store_mb")
+    keys = ("ingest_mb_per_s", "ingest_mb_per_cpu_s", "gp_p50_us", "gp_p99_us", "gp_mean_deltas", "gp_max_deltas", "images", "store_mb")
     table = []
     for label, ts in (("off", thresholds), ("on", on_thresholds)):
         for t in ts:
             table.append((label, t, {k: med(label, t, k) for k in keys}))
     base = {k: med("off", 0, k) for k in keys} if 0 in thresholds else None
-    print("\n| WAL | threshold | ingest MB/s | vs no pushdown | GetPage p50 µs | p99 µs | deltas/read mean | max "
-          "| images | store MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| WAL | threshold | ingest MB/s | vs no pushdown | MB per CPU s | vs no pushdown | GetPage p50 µs "
+          "| p99 µs | deltas/read mean | max | images | store MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label, t, m in table:
         ratio = "%.2f×" % (m["ingest_mb_per_s"] / base["ingest_mb_per_s"]) if base and label == "off" else "—"
-        print("| FPW %s | %d | %.1f | %s | %.0f | %.0f | %.1f | %d | %d | %.0f |" %
-              (label, t, m["ingest_mb_per_s"], ratio, m["gp_p50_us"], m["gp_p99_us"], m["gp_mean_deltas"],
+        cratio = "%.2f×" % (m["ingest_mb_per_cpu_s"] / base["ingest_mb_per_cpu_s"]) if base and label == "off" else "—"
+        print("| FPW %s | %d | %.1f | %s | %.1f | %s | %.0f | %.0f | %.1f | %d | %d | %.0f |" %
+              (label, t, m["ingest_mb_per_s"], ratio, m["ingest_mb_per_cpu_s"], cratio, m["gp_p50_us"], m["gp_p99_us"], m["gp_mean_deltas"],
                m["gp_max_deltas"], m["images"], m["store_mb"]))
     if a.plot:
         plot(a.plot, [(t, m) for label, t, m in table if label == "off"], base, runs["off"][1])
@@ -497,7 +510,88 @@ unset multiplot
         log("plot written to %s" % path)
 
 
+def plot_runs(path, runs):
+    """A chart of one or more sweeps (label, rows): ingest rate relative to the
+    same run's threshold 0, GetPage p50/p99, deltas per read, store size."""
+    if not shutil.which("gnuplot"):
+        log("no gnuplot (scripts/setup installs gnuplot-nox): no plot")
+        return
+    dats, plots = [], {"ratio": [], "lat": [], "deltas": [], "store": []}
+    for i, (label, rows) in enumerate(runs):
+        off = [r for r in rows if r["wal"] == "off"]
+        base = statistics.median(r["ingest_mb_per_s"] for r in off if r["threshold"] == 0)
+        on0 = [r for r in rows if r["wal"] == "on" and r["threshold"] == 0]
+        with tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False) as f:
+            for t in sorted({r["threshold"] for r in off if r["threshold"] > 0}):
+                m = {k: statistics.median(r[k] for r in off if r["threshold"] == t)
+                     for k in ("ingest_mb_per_s", "gp_p50_us", "gp_p99_us", "gp_mean_deltas", "gp_max_deltas",
+                               "store_mb")}
+                f.write("%d %f %f %f %f %f %f\n" % (t, m["ingest_mb_per_s"] / base, m["gp_p50_us"], m["gp_p99_us"],
+                                                   m["gp_mean_deltas"], m["gp_max_deltas"], m["store_mb"]))
+            dats.append(f.name)
+        d = f.name
+        z = [r for r in off if r["threshold"] == 0]
+        p99_0 = statistics.median(r["gp_p99_us"] for r in z)
+        plots["ratio"].append("'%s' u 1:2 w lp lw 2 t '%s'" % (d, label))
+        plots["lat"].append("'%s' u 1:3 w lp lw 2 t '%s p50'" % (d, label))
+        plots["lat"].append("'%s' u 1:4 w lp lw 2 t '%s p99'" % (d, label))
+        plots["lat"].append("%f w l dt 2 t '%s p99, no pushdown'" % (p99_0, label))
+        if on0:
+            plots["lat"].append("%f w l dt 3 t '%s p99, FPW on'" % (statistics.median(r["gp_p99_us"] for r in on0),
+                                                                  label))
+        plots["deltas"].append("'%s' u 1:5 w lp lw 2 t '%s mean'" % (d, label))
+        plots["deltas"].append("%f w l dt 2 t '%s mean, no pushdown'" %
+                               (statistics.median(r["gp_mean_deltas"] for r in z), label))
+        plots["store"].append("'%s' u 1:7 w lp lw 2 t '%s'" % (d, label))
+        plots["store"].append("%f w l dt 2 t '%s no pushdown'" % (statistics.median(r["store_mb"] for r in z), label))
+    script = """
+set terminal pngcairo size 1300,850 font ",10" noenhanced
+set output '%s'
+set multiplot layout 2,2 title "Image-generation pushdown, threshold sweep: a real pageserver ingesting the synthetic compute's FPW-off WAL from 3 safekeepers"
+set logscale x 2
+set xlabel "image threshold (deltas per page)"
+set grid
+set key top left
+set title "ingest throughput, pushdown / no pushdown (same run)"
+set ylabel "ratio"
+set yrange [0:1.4]
+plot %s, 0.9 w l dt 2 lc rgb 'red' t 'target 0.9'
+set title "GetPage@LSN on the hot set at the end LSN (client side)"
+set ylabel "microseconds"
+set logscale y
+set yrange [*:*]
+set key top right
+plot %s
+set title "deltas replayed per read"
+set ylabel "deltas"
+set key top left
+plot %s
+unset logscale y
+set title "page store size"
+set ylabel "MB"
+set yrange [0:*]
+plot %s
+unset multiplot
+""" % (path, ", ".join(plots["ratio"]), ", ".join(plots["lat"]), ", ".join(plots["deltas"]), ", ".join(plots["store"]))
+    r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True, timeout=60)
+    for d in dats:
+        os.unlink(d)
+    if r.returncode != 0:
+        log("gnuplot failed: %s" % r.stderr.strip())
+    else:
+        log("plot written to %s" % path)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "plot":
+        # run.py plot OUT.png LABEL=ROWS.jsonl ...: a chart of sweeps recorded with --rows.
+        runs = []
+        for spec in sys.argv[3:]:
+            label, f = spec.split("=", 1)
+            with open(f) as fh:
+                runs.append((label, [json.loads(line) for line in fh if line.strip()]))
+        plot_runs(sys.argv[2], runs)
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("wal", "pageserver"):
