@@ -257,8 +257,13 @@ const char* end_reason_name(EndReason r) {
   return "?";
 }
 
-void BehindTracker::on_round(wal::Lsn current, std::optional<wal::Lsn> other, Clock::time_point now) {
+void BehindTracker::on_round(wal::Lsn current, std::optional<wal::Lsn> other, wal::Lsn ours,
+                             Clock::time_point now) {
   on_current(current);
+  if (ours.value() + margin_ < current.value()) {
+    target_.reset();
+    return;
+  }
   if (!target_ && other && *other > current && *other - current > margin_) {
     target_ = *other;
     since_ = now;
@@ -277,7 +282,11 @@ WalReceiver::WalReceiver(ReceiverOptions options, Service& service)
     : opt_(std::move(options)), service_(service) {
   WQ_ASSERT(!opt_.sources.empty(), "a receiver needs at least one source");
   status_.slot = opt_.slot.value_or("");
-  for (const auto& hp : opt_.sources) status_.probes.push_back(SourceProbe{hp.to_string()});
+  for (const auto& hp : opt_.sources) {
+    SourceProbe p;
+    p.source = hp.to_string();
+    status_.probes.push_back(std::move(p));
+  }
 }
 
 WalReceiver::~WalReceiver() { stop(); }
@@ -372,7 +381,8 @@ void WalReceiver::probe_round() {
   for (std::size_t i = 0; i < opt_.sources.size(); ++i) {
     if (stopping_.load()) return;
     const net::HostPort& hp = opt_.sources[i];
-    SourceProbe probe{hp.to_string()};
+    SourceProbe probe;
+    probe.source = hp.to_string();
     probe.slot_moved_to = moved[i];
     std::string err;
     Conn conn;
@@ -381,6 +391,7 @@ void WalReceiver::probe_round() {
     if (conn.c) id = identify(conn.c, hp, opt_.connect_timeout, stopping_, err);
     if (!id) {
       probe.error = err;
+      probe.slot_moved_to = wal::Lsn();  // it may come back without the slot: move it again then
       out.push_back(std::move(probe));
       continue;
     }
@@ -610,7 +621,7 @@ WalReceiver::Ended WalReceiver::stream_once() {
           }
         }
         lock.unlock();
-        behind.on_round(cur, other, now);
+        behind.on_round(cur, other, service_.stream_position(), now);
       }
     }
     if (behind.should_switch(now)) {

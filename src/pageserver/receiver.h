@@ -5,14 +5,15 @@
 // durable LSN (reference §3.7, §4). It picks again when the connection breaks
 // or the WAL is bad ("broken"), after silence for stall_timeout (keepalive
 // asked for at half of it: "stalled"), or when another source stays ahead of
-// the current one ("behind", below).
+// the current one while we have everything it offers ("behind", below).
 //
 // Probes: every probe_interval a second thread asks every source for
 // IDENTIFY_SYSTEM on a short connection (its position is bounded by its commit
 // LSN). When some other source reports a position more than behind_margin
 // ahead of the current source's (the newer of its probe and the stream's WAL
-// end), and the current source has not reached that position behind_grace
-// later, the stream ends and the pick starts again (BehindTracker): a source
+// end), we have received what the current source offers, and it has not
+// reached that position behind_grace later, the stream ends and the pick
+// starts again (BehindTracker): a source
 // that missed the last commit (a killed compute, no new one) is left even
 // though its keepalives keep the connection alive; sources that merely take
 // turns being a few bytes ahead never trigger it.
@@ -74,8 +75,11 @@ class BehindTracker {
   using Clock = std::chrono::steady_clock;
   BehindTracker(std::uint64_t margin_bytes, std::chrono::milliseconds grace)
       : margin_(margin_bytes), grace_(grace) {}
-  // A probe round's result: `other` is the highest position of another source.
-  void on_round(wal::Lsn current, std::optional<wal::Lsn> other, Clock::time_point now);
+  // A probe round's result: `other` is the highest position of another source,
+  // `ours` how far the stream has brought us. While we have not received what
+  // the current source offers (less the margin), it is not what holds us back:
+  // any target is dropped (a pageserver catching up a backlog never switches).
+  void on_round(wal::Lsn current, std::optional<wal::Lsn> other, wal::Lsn ours, Clock::time_point now);
   // The current source's position moved (stream WAL end); clears a target it reached.
   void on_current(wal::Lsn current);
   // True once a target stayed unreached for the grace period.

@@ -44,11 +44,11 @@ TEST_CASE("behind: leave a source that does not reach another's position within 
   BehindTracker t(0, 1000ms);
   auto t0 = BehindTracker::Clock::time_point{} + 1h;
   // Nobody ahead: nothing to do.
-  t.on_round(Lsn(100), Lsn(100), t0);
+  t.on_round(Lsn(100), Lsn(100), Lsn(100), t0);
   CHECK_FALSE(t.target());
   CHECK_FALSE(t.should_switch(t0 + 10s));
   // Another source ahead; the current one gets there within the grace: stay.
-  t.on_round(Lsn(100), Lsn(200), t0);
+  t.on_round(Lsn(100), Lsn(200), Lsn(100), t0);
   CHECK(t.target() == Lsn(200));
   CHECK_FALSE(t.should_switch(t0 + 999ms));
   t.on_current(Lsn(200));
@@ -57,7 +57,7 @@ TEST_CASE("behind: leave a source that does not reach another's position within 
   // Sources taking turns a few bytes ahead never trigger it.
   for (int i = 0; i < 10; ++i) {
     auto at = t0 + std::chrono::milliseconds(500 * i);
-    t.on_round(Lsn(1000 + 10 * i), Lsn(1005 + 10 * i), at);
+    t.on_round(Lsn(1000 + 10 * i), Lsn(1005 + 10 * i), Lsn(1000 + 10 * i), at);
     CHECK_FALSE(t.should_switch(at));
   }
   t.on_current(Lsn(2000));
@@ -65,22 +65,36 @@ TEST_CASE("behind: leave a source that does not reach another's position within 
   // learned): switch once the grace passed since the first sighting, even as
   // the target moves on.
   auto t1 = t0 + 1min;
-  t.on_round(Lsn(2000), Lsn(3000), t1);
-  t.on_round(Lsn(2000), Lsn(4000), t1 + 600ms);
+  t.on_round(Lsn(2000), Lsn(3000), Lsn(2000), t1);
+  t.on_round(Lsn(2000), Lsn(4000), Lsn(2000), t1 + 600ms);
   CHECK(t.target() == Lsn(3000));
   CHECK_FALSE(t.should_switch(t1 + 999ms));
   CHECK(t.should_switch(t1 + 1000ms));
+}
+
+TEST_CASE("behind: never while we have not received what the current source offers") {
+  using namespace std::chrono_literals;
+  BehindTracker t(0, 1000ms);
+  auto t0 = BehindTracker::Clock::time_point{} + 1h;
+  // A pageserver catching up a backlog: the source is not what holds it back.
+  t.on_round(Lsn(5000), Lsn(9000), Lsn(1000), t0);
+  CHECK_FALSE(t.target());
+  CHECK_FALSE(t.should_switch(t0 + 10s));
+  t.on_round(Lsn(9000), Lsn(10000), Lsn(9000), t0 + 10s);  // caught up: now it counts
+  CHECK(t.target() == Lsn(10000));
+  t.on_round(Lsn(9000), Lsn(10000), Lsn(2000), t0 + 10500ms);  // e.g. after a restart of the stream
+  CHECK_FALSE(t.target());
 }
 
 TEST_CASE("behind: the margin") {
   using namespace std::chrono_literals;
   BehindTracker t(4096, 0ms);
   auto t0 = BehindTracker::Clock::time_point{} + 1h;
-  t.on_round(Lsn(10'000), Lsn(14'096), t0);  // exactly the margin: not more
+  t.on_round(Lsn(10'000), Lsn(14'096), Lsn(10'000), t0);  // exactly the margin: not more
   CHECK_FALSE(t.should_switch(t0));
-  t.on_round(Lsn(10'000), Lsn(14'097), t0);
+  t.on_round(Lsn(10'000), Lsn(14'097), Lsn(10'000), t0);
   CHECK(t.should_switch(t0));
-  t.on_round(Lsn(10'000), std::nullopt, t0);  // no other source answered: the old target stays
+  t.on_round(Lsn(10'000), std::nullopt, Lsn(10'000), t0);  // no other source answered: the old target stays
   CHECK(t.should_switch(t0));
 }
 
