@@ -148,8 +148,9 @@ class Session : public std::enable_shared_from_this<Session> {
 class TimelineStream : public pgwire::WalStream {
  public:
   TimelineStream(std::shared_ptr<Timeline> tl, Metrics& metrics, std::uint64_t conn,
-                 std::string application_name, std::size_t read_bytes_max)
+                 std::string application_name, std::size_t read_bytes_max, core::Lsn commit)
       : tl_(std::move(tl)),
+        commit_(commit),
         metrics_(metrics),
         conn_(conn),
         application_name_(std::move(application_name)),
@@ -163,7 +164,13 @@ class TimelineStream : public pgwire::WalStream {
     metrics_.learner_connections.fetch_sub(1);
   }
 
-  core::Lsn commit_lsn() override { return tl_->stream_commit_lsn(); }
+  // The timeline's held end, never lowered for this stream (the contract):
+  // after damage is cut a stream that already saw more gets errors until the
+  // repair; one opened later waits for it.
+  core::Lsn commit_lsn() override {
+    commit_ = std::max(commit_, tl_->held_end());
+    return commit_;
+  }
   void read(core::Lsn from, core::Lsn to, ReadDone done) override {
     // One reader per stream: it decodes on from read to read (contiguous reads).
     tl_->learner_read(reader_, from, to, read_bytes_max_, std::move(done));
@@ -181,6 +188,7 @@ class TimelineStream : public pgwire::WalStream {
 
  private:
   std::shared_ptr<Timeline> tl_;
+  core::Lsn commit_;
   Metrics& metrics_;
   std::uint64_t conn_;
   std::string application_name_;
@@ -212,13 +220,13 @@ class LearnerSource : public pgwire::WalSource {
     out.info.system_id = tl->system_id();
     out.info.wal_seg_size = tl->wal_seg_size();
     out.info.tli = 1;
-    out.info.commit_lsn = tl->stream_commit_lsn();
+    out.info.commit_lsn = tl->held_end();
     spdlog::info("event=learner_open conn={} remote={} timeline={} application_name=\"{}\"",
                  request.conn_id, request.remote, key.to_string(),
                  json_escape(request.application_name));
     out.stream = std::make_unique<TimelineStream>(std::move(tl), server_.metrics(),
                                                   request.conn_id, request.application_name,
-                                                  kLearnerReadBytesMax);
+                                                  kLearnerReadBytesMax, out.info.commit_lsn);
     return out;
   }
 

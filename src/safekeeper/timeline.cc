@@ -112,7 +112,7 @@ void Timeline::wait_commit(std::uint64_t id, core::Lsn after, std::function<void
     std::lock_guard lock(learners_mu_);
     // publish() stores stream_commit_ before taking this lock: checked under
     // it, a waiter is either answered here or seen by the next publish().
-    if (stream_commit_lsn() <= after) {
+    if (held_end() <= after) {
       commit_waiters_[id] = {after, std::move(done)};
       return;
     }
@@ -136,6 +136,20 @@ void Timeline::learner_read(std::shared_ptr<VerifiedReader> reader, core::Lsn fr
     auto r = reader->read(read, self->store_.first_lsn(), from, to, self->store_.flush_lsn(),
                           bytes_max);
     if (!r) {
+      std::optional<TimelineStatus::Damage> damage;
+      {
+        std::lock_guard lock(self->status_mu_);
+        if (self->status_.corrupt) damage = self->status_.last_damage;
+      }
+      if (r.error().code == base::ErrorCode::kEndOfData && damage) {
+        // Cut after damage found earlier: say so rather than "not held".
+        done(base::Unexpected{
+            base::ErrorCode::kCorrupt,
+            fmt::format("WAL damaged at {} on this safekeeper ({}); cut at {} and being repaired "
+                        "from peers: retry later or read from another safekeeper",
+                        damage->at, damage->reason, damage->valid_end)});
+        return;
+      }
       done(base::Unexpected{r.error()});
       return;
     }
@@ -362,11 +376,16 @@ void Timeline::submit(core::Actions actions) {
 
 void Timeline::publish() {
   publish_status();
-  // The streamable end for learners: committed AND held here. Never lowered
-  // (a truncation never cuts committed WAL, so a lower min would be stale).
+  // The streamable end for learners: committed AND held here. stream_commit_
+  // is never lowered (a truncation never cuts committed WAL, so a lower min
+  // would be stale); held_end_ is the min now, lowered only when damage found
+  // while serving is cut (on_damage): streams opened then wait for the repair.
   core::Lsn end = std::min(acceptor_->commit_lsn(), acceptor_->flush_lsn());
-  if (end.value() <= stream_commit_.load(std::memory_order_relaxed)) return;
-  stream_commit_.store(end.value(), std::memory_order_release);
+  std::uint64_t prev = held_end_.exchange(end.value(), std::memory_order_acq_rel);
+  if (end.value() > stream_commit_.load(std::memory_order_relaxed)) {
+    stream_commit_.store(end.value(), std::memory_order_release);
+  }
+  if (end.value() <= prev) return;
   std::vector<std::function<void()>> fire;
   {
     std::lock_guard lock(learners_mu_);
@@ -445,19 +464,21 @@ void Timeline::on_damage(Damage damage, std::string source) {
     publish();
     return;  // already cut there (an earlier report of the same damage)
   }
-  const core::Lsn commit = acceptor_->commit_lsn();
-  // As the restart scan: damage below the commit LSN is corruption (no votes,
-  // no reads until repaired from peers); above it the tail is cut, as a torn tail.
-  const bool corrupt = cut < commit || acceptor_->corrupt();
+  // Exactly as the restart scan would judge this WAL: damage below the
+  // persisted commit LSN is corruption (no votes, no reads until peers repaired
+  // it up to that LSN); above it the tail is cut, as a torn tail, and fetched
+  // again from peers like a lagging node's. (The in-memory commit LSN is not
+  // used: peers that restarted serve only up to their persisted one.)
   core::ControlState st = acceptor_->persisted_control();
+  const core::Lsn commit = st.commit_lsn;
+  const bool corrupt = cut < commit || acceptor_->corrupt();
   st.corrupt = corrupt;
-  if (corrupt) st.commit_lsn = std::max(st.commit_lsn, commit);
   spdlog::error("event=corrupt_cut timeline={} valid_end={} commit_lsn={} source={} at={}: WAL "
                 "after the damage removed{}",
                 key_.to_string(), cut, commit, source, damage.at,
                 corrupt ? fmt::format("; refusing to vote; repair fetches [{}, {}) from peers", cut,
                                       commit)
-                        : std::string("; above the commit LSN: cut as a torn tail"));
+                        : std::string("; above the commit LSN (persisted): cut as a torn tail, fetched again from peers"));
   // The acceptor continues from exactly the state the job below leaves on
   // disk (as after a restart); jobs queued before it were made for the old state.
   acceptor_->on_write_failed(st, cut);
@@ -671,7 +692,10 @@ base::Result<std::vector<std::uint8_t>> Timeline::io_read_records(core::Lsn from
     if (stop) break;
   }
   core::Lsn end = best.is_valid() ? best : first;
-  if (stopped && stopped->lsn < to_lsn) {
+  // A CRC-valid record with a wrong xl_prev is its writer's doing, not damage
+  // (the CRC covers xl_prev): the reply stops before it as before and the
+  // next request starts there (loose prev check).
+  if (stopped && stopped->lsn < to_lsn && stopped->reason != wal::EndReason::kBadPrevLink) {
     // Below to_lsn (≤ the flush LSN, a record boundary) everything must decode.
     std::optional<Damage> damage;
     if (first.is_valid()) {

@@ -127,8 +127,11 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   std::uint32_t wal_seg_size() const;
   // min(commit_lsn, flush_lsn), never decreasing: the end of streamable WAL.
   core::Lsn stream_commit_lsn() const { return core::Lsn(stream_commit_.load(std::memory_order_acquire)); }
+  // min(commit_lsn, flush_lsn) now: what a learner stream opened now may read.
+  // Lower than stream_commit_lsn() only after damage was cut (until repaired).
+  core::Lsn held_end() const { return core::Lsn(held_end_.load(std::memory_order_acquire)); }
   // Calls `done` (on the strand, or here if already true) once
-  // stream_commit_lsn() > after; `id` names the waiter for cancel_commit_wait.
+  // held_end() > after; `id` names the waiter for cancel_commit_wait.
   void wait_commit(std::uint64_t id, core::Lsn after, std::function<void()> done);
   void cancel_commit_wait(std::uint64_t id);
   // Reads committed WAL [from, to) on the I/O thread (at most bytes_max)
@@ -232,6 +235,7 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   bool slots_dirty_ = false;
   std::map<std::uint64_t, std::pair<core::Lsn, std::function<void()>>> commit_waiters_;
   std::atomic<std::uint64_t> stream_commit_{0};
+  std::atomic<std::uint64_t> held_end_{0};
 
   // Published status (mutex: written on the strand / I/O thread, read by HTTP).
   mutable std::mutex status_mu_;

@@ -29,6 +29,7 @@ void VerifiedReader::reset() {
   buf_lsn_ = fed_ = verified_ = first_record_ = next_ = Lsn{};
   damage_.reset();
   pending_unverified_ = 0;
+  prev_restart_at_ = Lsn{};
 }
 
 void VerifiedReader::drain() {
@@ -41,6 +42,26 @@ void VerifiedReader::drain() {
       return;
     } else {
       const auto& end = std::get<wal::EndOfWal>(step);
+      if (end.reason == wal::EndReason::kBadPrevLink && end.lsn != prev_restart_at_) {
+        // A record whose CRC matched but whose xl_prev does not name the
+        // previous record: its writer's doing (the CRC covers xl_prev, so no
+        // flipped byte), held alike by every node. Decoding goes on from it
+        // with the loose check, as for a read starting there.
+        const Lsn r = end.lsn;
+        if (r >= buf_lsn_) {
+          buf_.resize(std::min<std::uint64_t>(buf_.size(), r - buf_lsn_));
+        } else {
+          buf_.clear();
+          buf_lsn_ = r;
+        }
+        fed_ = r;
+        wal::DecoderOptions opts;
+        opts.seg_size = seg_size_;
+        dec_ = std::make_unique<wal::StreamDecoder>(r, opts);
+        ++prev_link_restarts_;
+        prev_restart_at_ = r;
+        return;
+      }
       // Everything fed lies below readable_end, a record boundary of valid
       // WAL: a stop there is damage, never the end of WAL.
       damage_ = Damage{end.lsn, first_record_.is_valid() ? dec_->end_of_valid_wal() : Lsn{},

@@ -70,6 +70,9 @@ class VerifiedReader {
   std::uint64_t bytes_read() const { return bytes_read_; }
   // Bytes handed out whose record start was not held (checked by page headers only).
   std::uint64_t unverified_bytes() const { return unverified_bytes_; }
+  // Records whose xl_prev did not name the previous record (CRC valid: not
+  // damage; served, decoding restarted there).
+  std::uint64_t prev_link_restarts() const { return prev_link_restarts_; }
 
  private:
   // Finds a record start ≤ from; leaves dec_ decoding from it.
@@ -95,6 +98,8 @@ class VerifiedReader {
   std::optional<Damage> damage_;
   std::uint64_t bytes_read_ = 0;
   std::uint64_t unverified_bytes_ = 0;
+  std::uint64_t prev_link_restarts_ = 0;
+  Lsn prev_restart_at_;  // a second stop there is damage (xl_prev not even below it)
 };
 
 }  // namespace wq::safekeeper

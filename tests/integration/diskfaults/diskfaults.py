@@ -20,6 +20,17 @@ driver imports. One scenario per run:
            the damage and serves pg_receivewal only the valid prefix (identical to
            sk1's, nothing after); restarted with --peers it repairs, and a
            pg_receivewal continuing from the same files gets the rest, identical.
+  corrupt_live
+           bytes flipped under RUNNING safekeepers (os.pwrite through the page
+           cache, which the server's reads see), below the commit LSN. With
+           sk1/sk2 stopped, pg_receivewal streams sk3's damaged segment from its
+           start (inside a record): it gets an XX001 error naming the LSN and only
+           bytes before the damaged record (identical to sk1's); sk3 logs
+           event=corrupt, cuts, reports corrupt in status and /metrics, refuses a
+           vote. sk1/sk2 back: sk3 repairs from them and pg_receivewal gets the
+           rest, identical. Then sk1 lags, a byte flips in sk2's WAL above sk1's
+           end, and sk1 (--peers sk2) fetches from sk2: sk2 withholds the bytes,
+           marks itself corrupt and repairs; all three identical at the end.
   torn     sk3 runs with WQ_STORAGE_FAULT=powercut and is killed -9 mid-stream;
            the test tears its tail (a prefix of the lost bytes, one sector of it
            missing, ending mid-record); restarted, sk3 cuts the tail, every flush
@@ -411,6 +422,165 @@ def scenario_corrupt(exe, client_exe, root):
     return nodes
 
 
+# ------------------------------------------------------------------ corrupt_live
+
+def record_byte(node, tl, page):
+    """An LSN 0x30 bytes into the first record starting on a page at or after
+    `page` whose leading continuation ends on that page (not a padding byte)."""
+    page -= page % 8192
+    for k in range(64):
+        p = page + k * 8192
+        hdr_len = 40 if p % SEG == 0 else 24
+        hdr = node.wal_bytes(tl, p, p + hdr_len)
+        rem_len = int.from_bytes(hdr[16:20], "little")
+        first = p + ((hdr_len + rem_len + 7) // 8) * 8
+        if first + 0x200 < p + 8192:
+            return first + 0x30
+    raise AssertionError("no record starts within 64 pages of %s" % lsn_text(page))
+
+
+def flip_live(node, tl, at):
+    """Flips the byte at `at` in the running node's segment with os.pwrite (the
+    page cache: the server's next read sees it). Returns (old, new)."""
+    segno = at // SEG
+    d = node.timeline_dir(tl)
+    name = [f for f in os.listdir(d) if f.startswith(sk_test.seg_name(segno))][0]
+    fd = os.open(os.path.join(d, name), os.O_RDWR)
+    try:
+        old = os.pread(fd, 1, at % SEG)[0]
+        os.pwrite(fd, bytes([old ^ 0x5A]), at % SEG)
+    finally:
+        os.close(fd)
+    return old, old ^ 0x5A
+
+
+def metric(node, name):
+    _, text = node.http("/metrics")
+    m = re.search(r"^%s(?:\{[^}]*\})? (\d+)$" % name, text, re.M)
+    return int(m.group(1)) if m else None
+
+
+def scenario_corrupt_live(exe, client_exe, root):
+    if not os.path.exists(PG_RECEIVEWAL):
+        raise AssertionError("%s not installed: the learner side cannot be checked" % PG_RECEIVEWAL)
+    pg = ["--listen-pg", "127.0.0.1:0"]
+    nodes = [Node(exe, root, i + 1, pg) for i in range(3)]
+    for n in nodes:
+        n.start()
+    sk1, sk2, sk3 = nodes
+    for n in nodes:  # every node repairs from the other two
+        n.stop()
+        n.extra_args = pg + sk_test.peers_of(nodes, n)
+        n.start()
+    tl = new_timeline(0xE5)
+    sk_test.run_client(client_exe, nodes, tl, "--records", "9000", "--timeout-s", "90", "--wait-all")
+    commit3 = lsn(sk3.timeline(tl)["commit_lsn"])
+    pc = lsn(sk3.timeline(tl)["persisted_commit_lsn"])
+    at = record_byte(sk3, tl, sk_test.corrupt_point(sk3, tl) - 0x40 + 3 * 8192)
+    check(at < pc - 8192, "persisted commit LSN %s too close to the damage %s" % (lsn_text(pc), lsn_text(at)))
+    seg_start = at - at % SEG
+    # --- learner: sk3 alone (its peers down, so it stays corrupt while checked).
+    sk1.stop()
+    sk2.stop()
+    old, new = flip_live(sk3, tl, at)
+    print("flipped %02x -> %02x at %s in running sk3 (commit %s)" % (old, new, lsn_text(at), lsn_text(commit3)))
+    dest = os.path.join(root, "recv")
+    os.makedirs(dest)
+    # An empty .partial makes pg_receivewal start at that segment's start (inside a record).
+    with open(os.path.join(dest, sk_test.seg_name(at // SEG) + ".partial"), "wb") as f:
+        f.truncate(SEG)
+    t0 = time.monotonic()
+    rc, out = sk_test.receivewal(sk3, tl, dest, timeout=60)
+    check(rc != 0 and "failed verification" in out, "pg_receivewal from damaged sk3: rc %s:\n%s" % (rc, out))
+    print("pg_receivewal: %s" % [l for l in out.splitlines() if "verification" in l][0][:240])
+    with open(os.path.join(dest, sk_test.seg_name(at // SEG) + ".partial"), "rb") as f:
+        data = f.read()
+    ref = sk1.wal_bytes(tl, seg_start, at + 1)
+    got = data[:at + 1 - seg_start]
+    i = first_difference(got, ref)
+    check(not any(got[i:]) and not any(data[at + 1 - seg_start:]),
+          "pg_receivewal's file differs from sk1's WAL at %s (damage at %s)" % (lsn_text(seg_start + i), lsn_text(at)))
+    check(data[at - seg_start] != new, "the flipped byte reached pg_receivewal")
+    print("pg_receivewal holds sk1's bytes up to %s, zeros after: the damaged record never left sk3" %
+          lsn_text(seg_start + i))
+    log3 = sk3.log()
+    check(re.search(r"event=corrupt .*source=learner", log3), "sk3 logged no event=corrupt for the learner")
+    cut = re.findall(r"event=corrupt_cut .*valid_end=(\S+) .*source=learner", log3)
+    check(cut and lsn(cut[-1]) <= at, "sk3 did not cut at or below the damage: %s" % cut)
+    st3 = sk3.timeline(tl)
+    check(st3["corrupt"] is True and st3["last_damage"] and st3["last_damage"]["source"] == "learner",
+          "sk3 status: %s" % st3)
+    check(lsn(st3["commit_lsn"]) >= commit3, "sk3 status commit_lsn went back: %s" % st3["commit_lsn"])
+    check(metric(sk3, "walquorum_sk_wal_damage_found_total") >= 1 and metric(sk3, "walquorum_sk_corrupt") == 1,
+          "sk3 /metrics do not show the damage")
+    print("sk3 corrupt, cut at %s; status last_damage %s" % (cut[-1], st3["last_damage"]))
+    c = Client(client_exe, [sk3], tl, "--elect-only", "--proposer-id", "9", "--timeout-s", "5")
+    try:
+        c.wait(timeout=30)
+    finally:
+        c.stop()
+    check(sk3.timeline(tl)["corrupt"] is True and re.search(r'event=refused .*reason="corrupt"', sk3.log()),
+          "corrupt sk3 did not refuse the vote")
+    print("sk3 refused to vote while corrupt")
+    # --- repair: the peers come back; sk3, still running, fetches from them.
+    sk1.start()
+    sk2.start()
+    wait_for("sk3 repaired", lambda: sk3.timeline(tl)["corrupt"] is False, timeout=90)
+    print("sk3: %s" % re.findall(r"event=repaired.*", sk3.log())[-1][:200])
+    # Repaired up to what the peers could serve (their commit LSNs after their
+    # restart); the rest comes with the next proposer (below).
+    held = lsn(sk3.timeline(tl)["flush_lsn"])
+    check(held > at, "sk3 repaired only to %s, not past the damage %s" % (lsn_text(held), lsn_text(at)))
+    rc, out = sk_test.receivewal(sk3, tl, dest, "--endpos", lsn_text(held - 1), timeout=60)  # stops once past it
+    check(rc == 0, "pg_receivewal from repaired sk3: rc %s:\n%s" % (rc, out))
+    sk_test.check_received(sk1, tl, dest, held, held)
+    print("pg_receivewal from repaired sk3 identical to sk1 up to %s (%.1f s since the flip)" %
+          (lsn_text(held), time.monotonic() - t0))
+    # --- peer fetch: sk1 lags, sk2's WAL is damaged above sk1's end, sk1 fetches from sk2.
+    sk1.stop()
+    lag_at = data_end(sk1, tl)
+    # Past a segment end, so sk2 persists a commit LSN above sk1's end.
+    c = Client(client_exe, nodes, tl, "--records", "14000", "--proposer-id", "2", "--timeout-s", "120")
+    try:
+        rc = c.wait(timeout=150)
+        check(rc == 0 and c.done, "second client failed (%s):\n%s" % (rc, c.output()))
+    finally:
+        c.stop()
+    commit2 = min(lsn(sk2.timeline(tl)["commit_lsn"]), lsn(sk3.timeline(tl)["commit_lsn"]))
+    check(commit2 > lag_at + 16 * 8192, "too little WAL beyond sk1 (%s .. %s)" % (lsn_text(lag_at), lsn_text(commit2)))
+    at2 = record_byte(sk2, tl, lag_at - lag_at % 8192 + 2 * 8192)
+    pc2 = lsn(sk2.timeline(tl)["persisted_commit_lsn"])
+    check(at2 < pc2 - 8192, "damage %s not below sk2's persisted commit %s" % (lsn_text(at2), lsn_text(pc2)))
+    old, new = flip_live(sk2, tl, at2)
+    print("sk1 stopped at %s; flipped %02x -> %02x at %s in running sk2 (commit %s)" %
+          (lsn_text(lag_at), old, new, lsn_text(at2), lsn_text(commit2)))
+    sk1.extra_args = pg + ["--peers", "127.0.0.1:%d" % sk2.wal_port]
+    sk1.start()
+    wait_for("sk2 to find the damage", lambda: re.search(r"event=corrupt .*source=peer_fetch", sk2.log()), timeout=60)
+    print("sk2: %s" % re.findall(r"event=corrupt_cut .*", sk2.log())[-1][:220])
+    line = re.findall(r"event=corrupt_cut .*source=peer_fetch.*", sk2.log())[-1]
+    check("refusing to vote" in line and lsn(re.search(r"valid_end=(\S+)", line).group(1)) <= at2,
+          "sk2 did not mark itself corrupt at or below %s: %s" % (lsn_text(at2), line))
+    st2 = sk2.timeline(tl)
+    check(st2["last_damage"] and st2["last_damage"]["source"] == "peer_fetch", "sk2 status: %s" % st2)
+    wait_for("sk2 repaired", lambda: sk2.timeline(tl)["corrupt"] is False and
+             lsn(sk2.timeline(tl)["flush_lsn"]) >= commit2, timeout=90)
+    print("sk2: %s" % re.findall(r"event=repaired.*", sk2.log())[-1][:200])
+    # sk1 took the verified prefix, then was refused; with no proposer it
+    # fetches again on its next start.
+    sk1.stop()
+    sk1.start()
+    wait_caught_up(nodes, tl, commit2, timeout=90)
+    check_identical(nodes, tl, commit2)
+    check(sk1.wal_bytes(tl, at2, at2 + 1)[0] != new, "the flipped byte reached sk1")
+    print("sk1 caught up through sk2; sk2 repaired; all three identical up to %s" % lsn_text(commit2))
+    rc, out = sk_test.receivewal(sk3, tl, dest, "--endpos", lsn_text(commit2 - 1), timeout=60)
+    check(rc == 0, "pg_receivewal from sk3 to %s: rc %s:\n%s" % (lsn_text(commit2), rc, out))
+    sk_test.check_received(sk1, tl, dest, commit2, commit2)
+    print("pg_receivewal from sk3 identical to sk1 up to %s" % lsn_text(commit2))
+    return nodes
+
+
 # ------------------------------------------------------------------ torn
 
 def scenario_torn(exe, client_exe, root):
@@ -487,7 +657,8 @@ def scenario_torn(exe, client_exe, root):
     return nodes
 
 
-SCENARIOS = {"eio": scenario_eio, "enospc": scenario_enospc, "corrupt": scenario_corrupt, "torn": scenario_torn}
+SCENARIOS = {"eio": scenario_eio, "enospc": scenario_enospc, "corrupt": scenario_corrupt,
+             "corrupt_live": scenario_corrupt_live, "torn": scenario_torn}
 
 
 def main():
