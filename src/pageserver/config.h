@@ -19,7 +19,7 @@ struct Config {
   std::string data_dir;
   std::vector<net::HostPort> safekeepers;  // their PostgreSQL-protocol ports
   net::HostPort listen_page, listen_http;
-  std::uint32_t image_threshold = 32;      // 0 disables pushdown; 32: docs/BENCHMARKS.md §7 sweep
+  std::uint32_t image_threshold = 64;      // 0 disables pushdown; 64: docs/BENCHMARKS.md §7 sweep
   Id tenant{}, timeline{};
   bool plain_postgres = false;             // omit tenant_id/timeline_id options (a stock primary)
   std::string pg_user;                     // empty: libpq's default (PGUSER, OS user)

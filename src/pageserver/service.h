@@ -42,7 +42,7 @@ namespace wq::pageserver {
 struct ServiceOptions {
   Id tenant{};
   Id timeline{};
-  std::uint32_t image_threshold = 32;   // 0: no pushdown (config.h holds the daemon's default)
+  std::uint32_t image_threshold = 64;   // 0: no pushdown (config.h holds the daemon's default)
   std::size_t image_queue_max = 1024;    // image requests pending
   std::size_t work_queue_max = 16384;    // all worker items (versions and image requests)
   std::size_t page_cache_pages = 16384;  // worker's materialised pages (8 KiB each); 0: none
