@@ -292,7 +292,19 @@ def scenario_enospc(exe, client_exe, root):
     c = Client(client_exe, nodes, tl, "--records", "20000", "--record-bytes", "2000", "--timeout-s", "110",
                "--wait-all")
     try:
-        wait_for("sk1's disk_full line", lambda: "event=disk_full" in sk1.log(), timeout=90, interval=0.1)
+        # sk1's commit LSN as status shows it before the disk fills (sampled
+        # until disk_full): after it, status must not show less.
+        commit_before = 0
+        def full():
+            nonlocal commit_before
+            if "event=disk_full" in sk1.log():
+                return True
+            try:
+                commit_before = max(commit_before, lsn(sk1.timeline(tl)["commit_lsn"]))
+            except Exception:  # not created yet
+                pass
+            return False
+        wait_for("sk1's disk_full line", full, timeout=90, interval=0.1)
         line = re.findall(r"event=disk_full.*", sk1.log())[0]
         check("no space left" in line and "appends refused" in line, "unclear disk_full line: %s" % line)
         print("sk1: %s" % line[:240])
@@ -300,15 +312,17 @@ def scenario_enospc(exe, client_exe, root):
         wait_for("commits past sk1's end", lambda: c.commit >= full_at + 2 * 1024 * 1024, timeout=60)
         st = sk1.timeline(tl)
         check(lsn(st["flush_lsn"]) < c.commit, "sk1 holds all WAL on a full disk? %s" % st)
+        check(lsn(st["commit_lsn"]) >= commit_before, "sk1's status commit_lsn went back from %s to %s after "
+              "disk_full" % (lsn_text(commit_before), st["commit_lsn"]))
         _, metrics = sk1.http("/metrics")
         m = re.search(r'^walquorum_sk_refusals_total\{reason="no space"\} (\d+)$', metrics, re.M)
         check(m and int(m.group(1)) >= 1, "no-space refusals not counted")
         print("sk1 full at flush_lsn %s, commit_lsn %s; the others committed to %s; %s no-space refusals" %
               (st["flush_lsn"], st["commit_lsn"], lsn_text(c.commit), m.group(1)))
         # Reads: pg_receivewal streams sk1's committed WAL while its disk is full.
-        # (sk1's HTTP commit_lsn may drop after disk_full: its acceptor restarts
-        # from the stored control state. The learners' end never goes back, so
-        # the stream is bounded by the client's commit, not by that number.)
+        # (sk1's acceptor restarts from the stored control state after disk_full;
+        # its status keeps the commit LSN it knew. The stream is bounded by the
+        # client's commit.)
         dest = os.path.join(root, "recv")
         os.makedirs(dest)
         p = sk_test.start_receivewal(sk1, tl, dest)
