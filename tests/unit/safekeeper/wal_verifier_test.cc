@@ -221,3 +221,36 @@ TEST_CASE("verification cost (printed, not asserted)") {
 
 }  // namespace
 }  // namespace wq::safekeeper
+
+namespace wq::safekeeper {
+namespace {
+
+TEST_CASE("a CRC-valid record with a wrong xl_prev is served (its writer's doing, not damage)") {
+  wal::WalWriter w(Lsn(kSeg), 1, 7300000000000000001ull, kSeg);
+  for (std::uint32_t i = 0; i < 300; ++i) w.append(wal::make_commit_record(1000 + i, 780000000000000 + i));
+  auto bad = wal::make_commit_record(5000, 790000000000000).build();
+  wal::finalize_record(bad, Lsn{});  // xl_prev 0, CRC over it: valid
+  Lsn bad_at = w.append_raw(bad, /*keep_prev_and_crc=*/true).start;
+  for (std::uint32_t i = 0; i < 300; ++i) w.append(wal::make_commit_record(2000 + i, 781000000000000 + i));
+  Mem m;
+  m.g.start = Lsn(kSeg);
+  m.g.end = w.end_lsn();
+  m.g.bytes = w.take_bytes();
+  m.held_from = Lsn(kSeg);
+  VerifiedReader r(kSeg);
+  auto got = read_all(m, r, m.g.start, m.g.end, 4096);
+  REQUIRE(!got.error);
+  CHECK(!got.damage);
+  CHECK(got.bytes == m.g.bytes);
+  CHECK(r.prev_link_restarts() == 1);
+  CHECK(bad_at > m.g.start);
+  // A flipped byte in that record is still damage.
+  m.at(bad_at + 30) ^= 0x04;
+  VerifiedReader r2(kSeg);
+  got = read_all(m, r2, m.g.start, m.g.end, 4096);
+  REQUIRE(got.damage);
+  CHECK(got.damage->valid_end <= bad_at);
+}
+
+}  // namespace
+}  // namespace wq::safekeeper
