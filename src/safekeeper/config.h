@@ -1,5 +1,5 @@
 // Safekeeper configuration: command-line flags (CLI11) over an optional TOML
-// file (toml++); flags override the file. Part of src/safekeeper. Bad input is
+// file (net/config_toml.h); flags override the file. Part of src/safekeeper. Bad input is
 // one line naming what was wrong and what was expected; the caller exits 2.
 #pragma once
 
