@@ -1,12 +1,6 @@
 // `walquorum-compute verify`, the I/O half (see verify.h): reads the truth
 // directory, sends GetPage@LSN requests (framed Cap'n Proto over TCP, one at a
 // time on one connection, reconnecting after a failure), compares, prints.
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -18,11 +12,10 @@
 
 #include <fmt/format.h>
 
-#include "codec/frame.h"
 #include "compute/histogram.h"
 #include "compute/verify.h"
 #include "net/address.h"
-#include "pageserver/getpage_codec.h"
+#include "pageserver/getpage_conn.h"
 
 namespace wq::compute {
 namespace {
@@ -39,83 +32,23 @@ std::optional<std::string> read_file(const std::string& path) {
   return ss.str();
 }
 
-int connect_to(const net::HostPort& hp) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res) != 0) return -1;
-  int fd = -1;
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    ::close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  return fd;
-}
-
 // One GetPage connection; any failure closes it and the next call reconnects.
 class Conn {
  public:
   explicit Conn(net::HostPort hp) : hp_(std::move(hp)) {}
-  ~Conn() { drop(); }
 
   // `waiting` is called once a second while the answer is awaited (progress lines).
-  template <typename F>
   base::Result<pageserver::GetPageResponse> get(const pageserver::GetPageRequest& req, std::uint32_t timeout_ms,
-                                                F&& waiting) {
-    if (fd_ < 0) {
-      fd_ = connect_to(hp_);
-      if (fd_ < 0) return fail(fmt::format("cannot connect to {}", hp_.to_string()));
-      reader_ = std::make_unique<codec::FrameReader>(1 << 20);
+                                                const pageserver::GetPageConnection::Waiting& waiting) {
+    if (!conn_.connected()) {
+      if (auto st = conn_.connect(hp_); !st) return base::Unexpected{st.error()};
     }
-    auto frame = codec::encode_frame(pageserver::encode_request(req));
-    const std::uint8_t* p = frame.data();
-    std::size_t n = frame.size();
-    while (n > 0) {
-      ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
-      if (w <= 0) return fail(fmt::format("writing to {} failed", hp_.to_string()));
-      p += w;
-      n -= static_cast<std::size_t>(w);
-    }
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    std::uint8_t buf[65536];
-    for (;;) {
-      auto next = reader_->next();
-      if (!next) return fail(next.error().message);
-      if (*next) {
-        auto resp = pageserver::decode_response(**next);
-        if (!resp) return fail(resp.error().message);
-        return *resp;
-      }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) return fail(fmt::format("no answer within {} ms", timeout_ms));
-      pollfd pfd{fd_, POLLIN, 0};
-      int pr = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
-      if (pr < 0 && errno != EINTR) return fail("poll failed");
-      if (pr == 0) waiting(timeout_ms - static_cast<std::uint32_t>(std::max<long long>(left - 1000, 0)));
-      if (pr <= 0) continue;
-      ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
-      if (r <= 0) return fail(fmt::format("{} closed the connection", hp_.to_string()));
-      reader_->feed(std::span<const std::uint8_t>(buf, static_cast<std::size_t>(r)));
-    }
+    return conn_.request(req, timeout_ms, waiting);
   }
 
  private:
-  base::Unexpected fail(std::string msg) {
-    drop();
-    return base::Unexpected{base::ErrorCode::kIo, std::move(msg)};
-  }
-  void drop() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    reader_.reset();
-  }
   net::HostPort hp_;
-  int fd_ = -1;
-  std::unique_ptr<codec::FrameReader> reader_;
+  pageserver::GetPageConnection conn_;
 };
 
 int usage_error(const std::string& msg) {

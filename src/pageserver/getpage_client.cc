@@ -3,11 +3,6 @@
 // line per response: {"ok":true,"lsn":"X/Y","deltas_replayed":N,"page":"<hex>"}
 // or {"ok":false,"error":"..."}. Blocking POSIX sockets; exit 1 when the
 // server cannot be reached or closes the connection, 2 on bad flags or input.
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -16,42 +11,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "codec/frame.h"
 #include "net/address.h"
-#include "pageserver/getpage_codec.h"
+#include "pageserver/getpage_conn.h"
 
 using namespace wq;
-
-namespace {
-
-int connect_to(const net::HostPort& hp) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res) != 0) return -1;
-  int fd = -1;
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    ::close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  return fd;
-}
-
-bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"walquorum-getpage: GetPage@LSN requests from stdin, JSON lines out", "walquorum-getpage"};
@@ -71,14 +34,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "walquorum-getpage: error: bad --server, --tenant-id or --timeline-id\n");
     return 2;
   }
-  int fd = connect_to(*hp);
-  if (fd < 0) {
-    std::fprintf(stderr, "walquorum-getpage: error: cannot connect to %s\n", server.c_str());
+  pageserver::GetPageConnection conn;
+  if (auto st = conn.connect(*hp); !st) {
+    std::fprintf(stderr, "walquorum-getpage: error: %s\n", st.error().message.c_str());
     return 1;
   }
-  codec::FrameReader reader(1 << 20);
   std::string line;
-  std::uint8_t buf[65536];
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
     std::istringstream in(line);
@@ -99,32 +60,7 @@ int main(int argc, char** argv) {
     req.page.tenant = *tenant;
     req.page.timeline = *timeline;
     req.lsn = lsn->value();
-    auto payload = pageserver::encode_request(req);
-    auto frame = codec::encode_frame(payload);
-    if (!write_all(fd, frame.data(), frame.size())) {
-      std::fprintf(stderr, "walquorum-getpage: error: write to %s failed\n", server.c_str());
-      return 1;
-    }
-    std::optional<std::vector<std::uint8_t>> got;
-    for (int guard = 0; guard < 100000 && !got; ++guard) {
-      auto next = reader.next();
-      if (!next) {
-        std::fprintf(stderr, "walquorum-getpage: error: %s\n", next.error().message.c_str());
-        return 1;
-      }
-      if (*next) {
-        got.emplace((*next)->begin(), (*next)->end());
-        break;
-      }
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) {
-        std::fprintf(stderr, "walquorum-getpage: error: %s closed the connection\n", server.c_str());
-        return 1;
-      }
-      reader.feed(std::span<const std::uint8_t>(buf, static_cast<std::size_t>(n)));
-    }
-    if (!got) return 1;
-    auto resp = pageserver::decode_response(*got);
+    auto resp = conn.request(req);
     if (!resp) {
       std::fprintf(stderr, "walquorum-getpage: error: %s\n", resp.error().message.c_str());
       return 1;
@@ -145,6 +81,5 @@ int main(int argc, char** argv) {
     }
     std::cout.flush();
   }
-  ::close(fd);
   return 0;
 }

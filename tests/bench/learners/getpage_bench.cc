@@ -4,12 +4,6 @@
 // warehouse and district (block 0 of rel_base and rel_base+1) and the first
 // hot_blocks_pct % of each data relation's blocks (compute/workload.h). Every
 // read is at --lsn. Prints one JSON line. A benchmark, not a test.
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,45 +14,13 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "codec/frame.h"
 #include "net/address.h"
-#include "pageserver/getpage_codec.h"
+#include "pageserver/getpage_conn.h"
 
 using namespace wq;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-int connect_to(const net::HostPort& hp) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res) != 0) return -1;
-  int fd = -1;
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    ::close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  if (fd >= 0) {
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  return fd;
-}
-
-bool write_all(int fd, const std::uint8_t* p, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
 double quantile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
@@ -112,14 +74,12 @@ int main(int argc, char** argv) {
   for (std::uint32_t r = 0; r < relations; ++r) {
     for (std::uint32_t b = 0; b < hot_blocks; ++b) add(rel_base + 2 + r, b);
   }
-  int fd = connect_to(*hp);
-  if (fd < 0) {
-    std::fprintf(stderr, "getpage-bench: cannot connect to %s\n", server.c_str());
+  pageserver::GetPageConnection conn;
+  if (auto st = conn.connect(*hp, /*no_delay=*/true); !st) {
+    std::fprintf(stderr, "getpage-bench: %s\n", st.error().message.c_str());
     return 1;
   }
   std::mt19937 rng(seed);
-  codec::FrameReader reader(1 << 20);
-  std::vector<std::uint8_t> buf(1 << 16);
   std::vector<double> lat;
   lat.reserve(reads);
   std::uint64_t deltas_sum = 0, deltas_max = 0, errors = 0;
@@ -128,29 +88,11 @@ int main(int argc, char** argv) {
     pageserver::GetPageRequest req;
     req.page = hot[rng() % hot.size()];
     req.lsn = lsn->value();
-    auto frame = codec::encode_frame(pageserver::encode_request(req));
     auto t0 = Clock::now();
-    if (!write_all(fd, frame.data(), frame.size())) {
-      std::fprintf(stderr, "getpage-bench: write failed\n");
+    auto got = conn.exchange(req);
+    if (!got) {
+      std::fprintf(stderr, "getpage-bench: %s\n", got.error().message.c_str());
       return 1;
-    }
-    std::optional<std::vector<std::uint8_t>> got;
-    while (!got) {
-      auto next = reader.next();
-      if (!next) {
-        std::fprintf(stderr, "getpage-bench: %s\n", next.error().message.c_str());
-        return 1;
-      }
-      if (*next) {
-        got.emplace((*next)->begin(), (*next)->end());
-        break;
-      }
-      ssize_t n = ::read(fd, buf.data(), buf.size());
-      if (n <= 0) {
-        std::fprintf(stderr, "getpage-bench: the server closed the connection\n");
-        return 1;
-      }
-      reader.feed(std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)));
     }
     lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     auto resp = pageserver::decode_response(*got);
@@ -162,7 +104,7 @@ int main(int argc, char** argv) {
     deltas_sum += resp->deltas_replayed;
     deltas_max = std::max<std::uint64_t>(deltas_max, resp->deltas_replayed);
   }
-  ::close(fd);
+  conn.close();
   std::vector<double> sorted = lat;
   double p50 = quantile(sorted, 0.50), p99 = quantile(sorted, 0.99);
   double mx = lat.empty() ? 0 : *std::max_element(lat.begin(), lat.end());
