@@ -3,6 +3,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -94,6 +95,9 @@ std::array<std::uint8_t, 34> standby_status(wal::Lsn write, wal::Lsn flush, wal:
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// How long a source that refused START_REPLICATION is left out of the picks.
+constexpr std::chrono::seconds kRefusedSourceBackoff{30};
 
 PGconn* connect_to(const ReceiverOptions& o, const net::HostPort& hp, const char* application_name,
                    std::string& err) {
@@ -282,6 +286,7 @@ WalReceiver::WalReceiver(ReceiverOptions options, Service& service)
     : opt_(std::move(options)), service_(service) {
   WQ_ASSERT(!opt_.sources.empty(), "a receiver needs at least one source");
   status_.slot = opt_.slot.value_or("");
+  refused_until_.assign(opt_.sources.size(), Clock::time_point{});
   for (const auto& hp : opt_.sources) {
     SourceProbe p;
     p.source = hp.to_string();
@@ -464,7 +469,11 @@ WalReceiver::Ended WalReceiver::stream_once() {
   std::optional<Identity> best_id;
   std::size_t best_index = 0;
   std::string errors;
+  const auto now = Clock::now();
+  const bool all_refused = std::all_of(refused_until_.begin(), refused_until_.end(),
+                                       [&](Clock::time_point t) { return t > now; });
   for (std::size_t i = 0; i < opt_.sources.size() && !stopping_.load(); ++i) {
+    if (!all_refused && refused_until_[i] > now) continue;
     std::string err;
     PGconn* c = connect_to(opt_, opt_.sources[i], "walquorum-pageserver", err);
     std::optional<Identity> id;
@@ -510,6 +519,10 @@ WalReceiver::Ended WalReceiver::stream_once() {
     std::string e;
     Result r{exec_bounded(best.c, cmd, opt_.connect_timeout, stopping_, e)};
     if (r.r == nullptr || PQresultStatus(r.r) != PGRES_COPY_BOTH) {
+      if (r.r != nullptr) {
+        // The source answered and refused: try the others first for a while.
+        refused_until_[best_index] = Clock::now() + kRefusedSourceBackoff;
+      }
       return {fmt::format("{} on {}: {}", cmd, src.to_string(), r.r ? one_line(PQresultErrorMessage(r.r)) : e),
               EndReason::kBroken};
     }
@@ -546,6 +559,7 @@ WalReceiver::Ended WalReceiver::stream_once() {
   auto broken = [](std::string why) { return Ended{std::move(why), EndReason::kBroken}; };
   if (!send_status(false)) return broken(fmt::format("{}: status update failed", src.to_string()));
 
+  bool got_wal = false;
   while (!stopping_.load()) {
     pollfd pfd{PQsocket(best.c), POLLIN, 0};
     int pr = ::poll(&pfd, 1, 100);
@@ -560,10 +574,17 @@ WalReceiver::Ended WalReceiver::stream_once() {
       if (n == 0) break;
       if (n == -1) {
         std::string e = fmt::format("{} ended the stream", src.to_string());
+        bool server_error = false;
         for (PGresult* res = PQgetResult(best.c); res != nullptr; res = PQgetResult(best.c)) {
-          if (PQresultStatus(res) == PGRES_FATAL_ERROR) e += ": " + one_line(PQresultErrorMessage(res));
+          if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+            e += ": " + one_line(PQresultErrorMessage(res));
+            server_error = true;
+          }
           PQclear(res);
         }
+        // Refused before any WAL came (e.g. it already removed where we
+        // resume, or found damage there): try the others first for a while.
+        if (server_error && !got_wal) refused_until_[best_index] = Clock::now() + kRefusedSourceBackoff;
         return broken(e);
       }
       if (n < 0) return broken(fmt::format("{}: {}", src.to_string(), one_line(PQerrorMessage(best.c))));
@@ -572,6 +593,7 @@ WalReceiver::Ended WalReceiver::stream_once() {
       auto msg = parse_copy_data(std::span(reinterpret_cast<const std::uint8_t*>(buf), static_cast<std::size_t>(n)));
       std::string failed;
       if (auto* x = std::get_if<XLogData>(&msg)) {
+        got_wal = true;
         service_.set_server_wal_end(x->wal_end);
         source_end = std::max(source_end, x->wal_end);
         base::Status st = service_.feed(x->start, x->bytes);

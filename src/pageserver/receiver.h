@@ -142,6 +142,11 @@ class WalReceiver {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   ReceiverStatus status_;
+  // Per source (streaming thread only): a source that refused
+  // START_REPLICATION (e.g. it already removed the WAL we resume from) is
+  // left out of the picks until then, unless every source is; otherwise the
+  // highest-position pick would choose it again and again.
+  std::vector<std::chrono::steady_clock::time_point> refused_until_;
 };
 
 // Parses a CopyData payload from the server. 'w': XLogData; 'k': keepalive.

@@ -143,15 +143,16 @@ class Cluster:
         self.pss = []
         self.computes = []
 
-    def start_safekeepers(self, extra=()):
+    def start_safekeepers(self, extra=(), per_node=None):
         for i in range(3):
             node_id = i + 1
+            own = list(extra) + list((per_node or {}).get(node_id, ()))
             sk = Proc("sk%d" % node_id, self.root,
-                      lambda p, node_id=node_id: [
+                      lambda p, node_id=node_id, own=own: [
                           self.sk_exe, "--id", str(node_id), "--data-dir", p.dir,
                           "--listen-wal", "127.0.0.1:%d" % p.ports.get("wal", 0),
                           "--listen-http", "127.0.0.1:0",
-                          "--listen-pg", "127.0.0.1:%d" % p.ports.get("pg", 0)] + list(extra),
+                          "--listen-pg", "127.0.0.1:%d" % p.ports.get("pg", 0)] + own,
                       ["wal", "http", "pg"])
             sk.start()
             self.sks.append(sk)
@@ -634,6 +635,39 @@ def scenario_behind(c):
     log("behind: verify clean up to %s" % lsn_text(high))
 
 
+def scenario_refused(c):
+    """A fresh pageserver starts at the timeline start; the first safekeeper
+    it picks (sk1: all offer the same position, the first listed wins the tie)
+    already removed that WAL (--retention-bytes on sk1 only) and refuses
+    START_REPLICATION. The pageserver must go to sk2/sk3, which keep it,
+    instead of picking sk1 again and again."""
+    c.start_safekeepers(per_node={1: ["--retention-bytes", str(1 << 20)]})
+    sk1 = c.sks[0]
+    p = c.compute("--fpw", "on", "--duration", "120", "--checkpoint-interval", "0.5", "--seed", "81")
+    wait_for("commit 4 segments", lambda: p.poll() is None and os.path.exists(os.path.join(c.truth, "committed"))
+             and c.committed() > START + 4 * SEG, timeout=90)
+    c.end(p)
+    committed = c.committed()
+    wait_for("sk1 removes the timeline's first segment", lambda: segments(sk1) and segments(sk1)[0] > START // SEG,
+             timeout=60)
+    check(all(segments(x)[0] == START // SEG for x in c.sks[1:]), "sk2/sk3 removed WAL without retention")
+    positions = [sk_position(x) for x in c.sks]
+    check(positions[0] >= max(positions), "sk1 is not among the highest (%s): the tie this scenario needs" %
+          [lsn_text(x) for x in positions])
+    ps = c.start_pageserver(threshold=8)
+    st = c.wait_ingested(ps, committed, timeout=90)
+    addr1 = "127.0.0.1:%d" % sk1.ports["pg"]
+    check(st["receiver"]["source"] != addr1, "streaming from sk1, which removed the start: %s" % st["receiver"])
+    refused = [ln for ln in ps.log().splitlines() if "receiver_error" in ln and addr1 in ln and "removed" in ln]
+    check(refused, "sk1 never refused (the scenario did not happen); receiver: %s" % st["receiver"])
+    check(len(refused) <= 3, "sk1 was picked %d times after refusing" % len(refused))
+    log("sk1 refused %d time(s) (%s); streamed from %s to %s" % (len(refused), refused[0][-120:],
+                                                                 st["receiver"]["source"], st["durable_lsn"]))
+    v, _ = c.verify(ps, 600, seed=19)
+    clean(v, 600)
+    log("refused: verify clean")
+
+
 # A GetPage request encoded by hand (Cap'n Proto, schemas/pageserver.capnp):
 # segment table, root struct pointer (4 data words, 2 pointers), data
 # (spc, db | rel, fork | blk, version | lsn), then tenant and timeline as
@@ -792,6 +826,7 @@ SCENARIOS = {
     "pushdown": scenario_pushdown,
     "removal": scenario_removal,
     "behind": scenario_behind,
+    "refused": scenario_refused,
     "hostile": scenario_hostile,
 }
 
