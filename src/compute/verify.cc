@@ -199,6 +199,25 @@ TruthIndex TruthIndex::build(std::vector<TermJournal> terms, wal::Lsn cap) {
   return idx;
 }
 
+base::Status TruthIndex::validate() const {
+  wal::Page page{};
+  for (const TruthPage& tp : pages_) {
+    page.fill(0);
+    for (std::size_t i = 0; i < tp.entries.size(); ++i) {
+      const JournalEntry& e = tp.entries[i];
+      if (!fits(page, e.op)) {
+        return base::Unexpected{
+            base::ErrorCode::kCorrupt,
+            fmt::format("truth journal: change {} of rel {} blk {} at {} (op kind {} slot {} len {}) does not fit "
+                        "the page its earlier changes build",
+                        i, tp.rel, tp.blk, e.end_lsn, static_cast<int>(e.op.kind), e.op.slot, e.op.len)};
+      }
+      apply_op(page, tp.blk, e.op);
+    }
+  }
+  return base::Ok{};
+}
+
 std::vector<Sample> pick_samples(const TruthIndex& index, std::uint64_t n, std::uint64_t seed, wal::Lsn lo,
                                  wal::Lsn hi) {
   const auto& pages = index.pages();

@@ -64,6 +64,10 @@ class TruthIndex {
   static TruthIndex build(std::vector<TermJournal> terms, wal::Lsn cap);
   const std::vector<TruthPage>& pages() const { return pages_; }
   std::uint64_t entries() const { return entries_; }
+  // Replays every page's entries once and checks each Op fits the page it
+  // lands on (apply_op asserts that): a damaged or foreign journal is a
+  // kCorrupt error naming the page and entry, not an abort of verify.
+  base::Status validate() const;
 
  private:
   std::vector<TruthPage> pages_;

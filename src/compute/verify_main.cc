@@ -115,6 +115,7 @@ int verify_main(const std::vector<std::string>& args) {
   wal::Lsn hi = opt.max_lsn ? std::min(*opt.max_lsn, *committed) : *committed;
   wal::Lsn lo = opt.min_lsn.value_or(wal::Lsn(0));
   TruthIndex index = TruthIndex::build(std::move(terms), *committed);
+  if (auto valid = index.validate(); !valid) return usage_error(valid.error().message);
   auto samples = pick_samples(index, opt.samples, opt.seed, lo, hi);
   if (opt.samples > 0 && samples.empty()) {
     return usage_error(fmt::format("no page of the truth journals changed in [{}, {}] (committed {})", lo, hi,

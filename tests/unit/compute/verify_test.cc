@@ -281,4 +281,19 @@ TEST_CASE("summary line and JSON") {
         "\"getpage_p99_us\":1900,\"deltas_replayed_max\":7}");
 }
 
+TEST_CASE("truth index: a journal whose Op does not fit its page is corrupt, not an abort") {
+  Run r = run_workload(40, 7);
+  CHECK(index_of(r, r.end).validate());
+  // An insert far longer than a page can hold, on the first page the journal changes.
+  Run bad = r;
+  REQUIRE(bad.journal.size() > 2);
+  JournalEntry& e = bad.journal[1];
+  e.op.kind = Op::kInsert;
+  e.op.len = 60000;
+  auto st = index_of(bad, bad.end).validate();
+  REQUIRE_FALSE(st);
+  CHECK(st.error().code == base::ErrorCode::kCorrupt);
+  CHECK(st.error().message.find("does not fit") != std::string::npos);
+}
+
 }  // namespace wq::compute
