@@ -1,11 +1,11 @@
 // libFuzzer target: a safekeeper's restart over segment files whose bytes the
 // input chooses (a torn write, stale or flipped bytes, foreign files).
-// It runs what Server::load_timelines does for one timeline (mirrored here, as
-// that function is not separable from the daemon): WalStore::open on the files,
-// the restart scan from the segment holding the persisted commit LSN,
-// on kCorrupt the scan for the valid end and the cut of everything after it,
-// otherwise cut_torn_tail; then an Acceptor on the outcome (its invariants must
-// hold), reads of every byte the store now serves, and one append after the end.
+// It runs what Server::load_timelines does for one timeline: WalStore::open on
+// the files, then the daemon's own restart policy (safekeeper/restart_scan.h:
+// the scan from the segment holding the persisted commit LSN, on corruption the
+// scan for the valid end and the cut of everything after it, otherwise
+// cut_torn_tail); then an Acceptor on the outcome (its invariants must hold),
+// reads of every byte the store now serves, and one append after the end.
 //
 // Input layout: byte 0 flags (bit 0: the last segment is complete, not
 // .partial; bit 1: a next.prealloc exists; bit 2: the timeline had started),
@@ -26,8 +26,11 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "base/assert.h"
 #include "core/acceptor.h"
+#include "safekeeper/restart_scan.h"
 #include "storage/wal_store.h"
 #include "wal/format.h"
 
@@ -132,35 +135,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto store = storage::WalStore::open(dir, opts);
   if (!store) return 0;  // e.g. a segment both complete and .partial cannot happen here
 
-  // Server::load_timelines, for one timeline.
-  Lsn wal_end;
-  if (store->empty()) {
-    if (st.commit_lsn.is_valid()) st.corrupt = true;
-  } else {
-    Lsn from = st.commit_lsn.is_valid() ? Lsn(st.commit_lsn.value() - st.commit_lsn.value() % kSeg)
-                                        : store->first_lsn();
-    if (from < store->first_lsn()) from = store->first_lsn();
-    auto scan = store->find_end_of_wal(from, st.commit_lsn);
-    const Lsn start = st.timeline_start_lsn;
-    if (scan && start.is_valid() && scan->end < start) {
-      scan = base::Unexpected{base::ErrorCode::kCorrupt, "WAL ends below the timeline start"};
-    }
-    if (!scan) {
-      st.corrupt = true;
-      auto valid = store->find_end_of_wal(from, Lsn{});
-      if (valid && valid->end >= store->wal_start() && (!start.is_valid() || valid->end >= start)) {
-        store->cut_torn_tail();
-        wal_end = valid->end;
-      } else {
-        wal_end = st.commit_lsn;
-        return 0;  // unrepairable: the daemon serves nothing from this store
-      }
-    } else {
-      WQ_ASSERT(scan->end >= st.commit_lsn, "scan ended at {} below commit {}", scan->end,
-                st.commit_lsn);
-      store->cut_torn_tail();
-      wal_end = scan->end;
-    }
+  // Server::load_timelines, for one timeline (its event lines are not wanted here).
+  static const bool quiet = (spdlog::set_level(spdlog::level::off), true);
+  (void)quiet;
+  const safekeeper::RestartVerdict verdict = safekeeper::restart_scan(*store, st);
+  if (verdict.unrepairable) return 0;  // the daemon serves nothing from this store
+  const Lsn wal_end = verdict.wal_end;
+  WQ_ASSERT(verdict.corrupt == st.corrupt, "verdict corrupt {} state corrupt {}", verdict.corrupt, st.corrupt);
+  if (!store->empty()) {
+    WQ_ASSERT(verdict.corrupt || wal_end >= st.commit_lsn, "scan ended at {} below commit {}", wal_end,
+              st.commit_lsn);
     WQ_ASSERT(store->ready(), "store not ready after the restart scan");
     WQ_ASSERT(store->write_lsn() == wal_end && store->flush_lsn() == wal_end,
               "write {} flush {} end {}", store->write_lsn(), store->flush_lsn(), wal_end);
