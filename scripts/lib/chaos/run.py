@@ -63,6 +63,8 @@ class Runner:
         self.samples = []
         self.sample_lock = threading.Lock()
         self.stop_sampler = threading.Event()
+        self.sampler_rounds = 0
+        self.sample_cv = threading.Condition()
         self.hist_count = {"A": 0, "B": 0}
         self.hist_offsets = {}
         chelp = help_text(bins["compute"])
@@ -143,6 +145,9 @@ class Runner:
 
     def sampler(self):
         while not self.stop_sampler.wait(1.0):
+            with self.sample_cv:
+                self.sampler_rounds += 1  # a round starts
+                self.sample_cv.notify_all()
             t = self.now()
             for s in list(self.sks.values()):
                 if s.state != "up" or "http" not in s.ports:
@@ -428,7 +433,10 @@ class Runner:
         self.heal_everything()
         heal_t = self.now()
         result["healed_at"] = round(heal_t, 2)
-        time.sleep(1.5)  # one sampler round after healing
+        # Wait for a sampler round that started after healing (bounded).
+        with self.sample_cv:
+            first = self.sampler_rounds + 1
+            self.sample_cv.wait_for(lambda: self.sampler_rounds > first, timeout=10.0)
         heal_commit = {label: self.max_commit(label) for label in TIMELINES}
         result["commit_at_heal"] = {k: lsn_text(v) for k, v in heal_commit.items()}
         # Progress: each timeline's running compute acknowledges beyond the commit LSN at healing.
