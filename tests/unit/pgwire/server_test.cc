@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -23,6 +24,7 @@ std::uint8_t wal_byte(std::uint64_t lsn) { return static_cast<std::uint8_t>(lsn 
 
 struct State {
   std::mutex mu;
+  std::condition_variable changed;  // notified on every change below
   Lsn commit;
   std::uint64_t bytes_read = 0;  // WAL bytes handed to the server
   int live_streams = 0;
@@ -36,6 +38,7 @@ struct State {
       commit = l;
       ready.swap(waiters);
     }
+    changed.notify_all();
     for (auto& w : ready) w();
   }
   std::uint64_t read_so_far() {
@@ -53,11 +56,13 @@ class FakeStream : public WalStream {
   explicit FakeStream(State& s) : s_(s) {
     std::lock_guard lock(s_.mu);
     ++s_.live_streams;
+    s_.changed.notify_all();
   }
   ~FakeStream() override {
     std::lock_guard lock(s_.mu);
     --s_.live_streams;
     s_.waiters.clear();
+    s_.changed.notify_all();
   }
   Lsn commit_lsn() override {
     std::lock_guard lock(s_.mu);
@@ -71,6 +76,7 @@ class FakeStream : public WalStream {
       std::lock_guard lock(s_.mu);
       s_.bytes_read += b.size();
     }
+    s_.changed.notify_all();
     done(std::move(b));
   }
   void wait_commit(Lsn after, std::function<void()> done) override {
@@ -81,10 +87,12 @@ class FakeStream : public WalStream {
       return;
     }
     s_.waiters.push_back(std::move(done));
+    s_.changed.notify_all();
   }
   void on_learner_feedback(const LearnerFeedback& f) override {
     std::lock_guard lock(s_.mu);
     s_.feedback.push_back(f);
+    s_.changed.notify_all();
   }
   std::optional<Lsn> slot_restart_lsn(const std::string&) override { return std::nullopt; }
 
@@ -127,11 +135,12 @@ struct Fixture {
   }
   ~Fixture() {
     server->stop();
+    // Let the closes stop() posted run (handlers run in order on the one
+    // thread; the guard keeps run() going until the marker), then end it.
+    std::promise<void> drained;
+    asio::post(io, [&] { drained.set_value(); });
     guard.reset();
-    // Let the posted closes run, then end the thread.
-    for (int i = 0; i < 500 && server->connection_count() > 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    drained.get_future().wait_for(std::chrono::seconds(5));
     io.stop();
     thread.join();
   }
@@ -194,13 +203,17 @@ struct Client {
   }
 };
 
+// Waits (30 s at most) until pred() holds, re-checking whenever the fake
+// source's state changes; conditions outside it (the server's connection
+// count) are re-checked at least every 50 ms. pred() takes its own locks.
 template <typename F>
-void wait_until(const char* what, F pred) {
-  for (int i = 0; i < 3000; ++i) {  // 30 s
-    if (pred()) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+void wait_until(State& state, const char* what, F pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) FAIL("timed out waiting for " << what);
+    std::unique_lock lock(state.mu);
+    state.changed.wait_for(lock, std::chrono::milliseconds(50));
   }
-  FAIL("timed out waiting for " << what);
 }
 
 std::uint64_t tcp_wmem_max() {
@@ -224,14 +237,19 @@ TEST_CASE("back-pressure: WAL is not read far ahead of a client that does not re
   REQUIRE(c.msg()->type == 'W');
   // The client reads nothing now. The server fills the socket buffers and its
   // queue to the high water mark, then stops reading WAL.
-  std::uint64_t last = ~0ull;
-  wait_until("WAL reads to stop", [&] {
-    std::uint64_t now = f.state.read_so_far();
-    bool stable = now == last && now > 0;
-    last = now;
-    if (!stable) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    return stable;
-  });
+  // Stopped = no WAL read for 200 ms (bounded: 30 s in all).
+  std::uint64_t last = 0;
+  {
+    std::unique_lock lock(f.state.mu);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      last = f.state.bytes_read;
+      bool moved = f.state.changed.wait_for(lock, std::chrono::milliseconds(200),
+                                            [&] { return f.state.bytes_read != last; });
+      if (!moved && last > 0) break;
+      if (std::chrono::steady_clock::now() > deadline) FAIL("WAL reads never stopped");
+    }
+  }
   std::uint64_t bound = o.outbound_high_water_bytes + 2 * 128 * 1024 + tcp_wmem_max() + 1024 * 1024;
   MESSAGE("read " << last << " bytes ahead, bound " << bound);
   CHECK(last < commit);
@@ -276,7 +294,7 @@ TEST_CASE("commit LSN waits: new WAL is sent when the commit LSN moves; feedback
   auto m = c.until('d');
   REQUIRE(m.back().body[0] == 'w');
   CHECK(m.back().body.size() == 25 + 0x1000);
-  wait_until("the session to wait for the commit LSN", [&] {
+  wait_until(f.state, "the session to wait for the commit LSN", [&] {
     std::lock_guard lock(f.state.mu);
     return !f.state.waiters.empty();
   });
@@ -286,7 +304,7 @@ TEST_CASE("commit LSN waits: new WAL is sent when the commit LSN moves; feedback
   CHECK(test::rd64(m2.back().body.data() + 1) == 0x1000);
   CHECK(m2.back().body.size() == 25 + 0x800);
   c.send(test::status_update(0x1800, 0x1800, 0, false));
-  wait_until("feedback", [&] {
+  wait_until(f.state, "feedback", [&] {
     std::lock_guard lock(f.state.mu);
     return !f.state.feedback.empty();
   });
@@ -339,8 +357,8 @@ TEST_CASE("the connection bound refuses with 53300; stop() ends every connection
   auto fb = b.until('C');  // streaming: CommandComplete "COPY 0", no ReadyForQuery, the end
   CHECK(fb.back().text() == "COPY 0");
   CHECK(!b.msg().has_value());
-  wait_until("streams destroyed", [&] { return f.state.streams() == 0; });
-  wait_until("connections forgotten", [&] { return f.server->connection_count() == 0; });
+  wait_until(f.state, "streams destroyed", [&] { return f.state.streams() == 0; });
+  wait_until(f.state, "connections forgotten", [&] { return f.server->connection_count() == 0; });
 }
 
 }  // namespace
