@@ -10,13 +10,6 @@ namespace {
 
 ParseExit bad(const std::string& what) { return ParseExit{2, "walquorum-compute: " + what}; }
 
-std::optional<std::uint64_t> parse_u64(const std::string& s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
-
 std::optional<double> parse_seconds(const std::string& s) {
   double v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -26,7 +19,16 @@ std::optional<double> parse_seconds(const std::string& s) {
   return v;
 }
 
-bool is_hex32(const std::string& s) {
+}  // namespace
+
+std::optional<std::uint64_t> parse_u64(const std::string& s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+bool is_hex32(std::string_view s) {
   if (s.size() != 32) return false;
   for (char c : s) {
     if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
@@ -34,7 +36,23 @@ bool is_hex32(const std::string& s) {
   return true;
 }
 
-}  // namespace
+std::variant<FlagArg, std::string> next_flag(const std::vector<std::string>& args, std::size_t& i,
+                                             std::span<const char* const> valued) {
+  FlagArg f;
+  f.name = args[i];
+  bool inline_value = false;
+  if (auto eq = f.name.find('='); f.name.rfind("--", 0) == 0 && eq != std::string::npos) {
+    f.value = f.name.substr(eq + 1);
+    f.name = f.name.substr(0, eq);
+    inline_value = true;
+  }
+  for (const char* k : valued) f.valued = f.valued || f.name == k;
+  if (f.valued && !inline_value) {
+    if (i + 1 >= args.size()) return fmt::format("{} needs a value", f.name);
+    f.value = args[++i];
+  }
+  return f;
+}
 
 std::string usage() {
   return R"(walquorum-compute: the synthetic compute. TPC-C-like transactions on real 8 KiB
@@ -90,30 +108,23 @@ std::variant<Options, ParseExit> parse_args(const std::vector<std::string>& args
   bool have_sk = false, have_tenant = false, have_tl = false;
   std::optional<double> off_after, on_after;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i], value;
-    bool inline_value = false;
-    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      inline_value = true;
-    }
-    if (flag == "--help" || flag == "-h") return ParseExit{0, usage()};
-    if (flag == "--json") {
-      o.json = true;
-      continue;
-    }
     static const char* const kValued[] = {
         "--safekeepers", "--tenant", "--timeline", "--clients", "--duration", "--fpw",
         "--fpw-off-after", "--fpw-on-after", "--checkpoint-interval", "--relations", "--blocks",
         "--hot-blocks-pct", "--hot-access-pct", "--seed", "--truth-dir", "--system-id",
         "--proposer-id", "--commit-timeout-ms", "--log-level", "--history"};
-    bool known = false;
-    for (const char* k : kValued) known = known || flag == k;
-    if (!known) return bad(fmt::format("unknown flag '{}' (see --help)", args[i]));
-    if (!inline_value) {
-      if (i + 1 >= args.size()) return bad(fmt::format("{} needs a value", flag));
-      value = args[++i];
+    const std::size_t at = i;
+    auto next = next_flag(args, i, kValued);
+    if (auto* e = std::get_if<std::string>(&next)) return bad(*e);
+    const FlagArg& arg = std::get<FlagArg>(next);
+    const std::string& flag = arg.name;
+    const std::string& value = arg.value;
+    if (flag == "--help" || flag == "-h") return ParseExit{0, usage()};
+    if (flag == "--json") {
+      o.json = true;
+      continue;
     }
+    if (!arg.valued) return bad(fmt::format("unknown flag '{}' (see --help)", args[at]));
     auto count = [&](std::uint64_t lo, std::uint64_t hi) -> std::optional<std::uint64_t> {
       auto v = parse_u64(value);
       if (!v || *v < lo || *v > hi) return std::nullopt;

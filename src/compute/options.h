@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -41,5 +43,21 @@ struct ParseExit {
 
 std::string usage();
 std::variant<Options, ParseExit> parse_args(const std::vector<std::string>& args);
+
+// Pieces of the hand-written flag parsers shared by the compute and `verify`.
+std::optional<std::uint64_t> parse_u64(const std::string& s);  // decimal, whole string
+bool is_hex32(std::string_view s);                              // 32 hex digits
+
+struct FlagArg {
+  std::string name;    // "--samples"
+  std::string value;   // from "--name=value", or the next argument for a valued name
+  bool valued = false; // the name is one of `valued`
+};
+// Reads the flag at args[i]: "--name=value", or "--name value" for a name in
+// `valued` (i then advances past the value). A valued name without a value is
+// the error text "<name> needs a value"; other names come back unvalued for the
+// caller to recognise (switches) or refuse.
+std::variant<FlagArg, std::string> next_flag(const std::vector<std::string>& args, std::size_t& i,
+                                             std::span<const char* const> valued);
 
 }  // namespace wq::compute

@@ -17,20 +17,6 @@ namespace {
 
 ParseExit bad(const std::string& what) { return ParseExit{2, "walquorum-compute verify: " + what}; }
 
-std::optional<std::uint64_t> parse_u64(const std::string& s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
-
-bool is_hex32(std::string_view s) {
-  if (s.size() != 32) return false;
-  for (char c : s) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -83,27 +69,20 @@ std::variant<VerifyOptions, ParseExit> parse_verify_args(const std::vector<std::
   VerifyOptions o;
   bool have_samples = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i], value;
-    bool inline_value = false;
-    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      inline_value = true;
-    }
+    static const char* const kValued[] = {"--pageserver", "--truth-dir", "--samples", "--seed", "--tenant",
+                                          "--timeline", "--min-lsn", "--max-lsn", "--timeout-ms"};
+    const std::size_t at = i;
+    auto next = next_flag(args, i, kValued);
+    if (auto* e = std::get_if<std::string>(&next)) return bad(*e);
+    const FlagArg& arg = std::get<FlagArg>(next);
+    const std::string& flag = arg.name;
+    const std::string& value = arg.value;
     if (flag == "--help" || flag == "-h") return ParseExit{0, verify_usage()};
     if (flag == "--json") {
       o.json = true;
       continue;
     }
-    static const char* const kValued[] = {"--pageserver", "--truth-dir", "--samples", "--seed", "--tenant",
-                                          "--timeline", "--min-lsn", "--max-lsn", "--timeout-ms"};
-    bool known = false;
-    for (const char* k : kValued) known = known || flag == k;
-    if (!known) return bad(fmt::format("unknown flag '{}' (see --help)", args[i]));
-    if (!inline_value) {
-      if (i + 1 >= args.size()) return bad(fmt::format("{} needs a value", flag));
-      value = args[++i];
-    }
+    if (!arg.valued) return bad(fmt::format("unknown flag '{}' (see --help)", args[at]));
     if (flag == "--pageserver") {
       auto colon = value.rfind(':');
       auto port = colon == std::string::npos ? std::nullopt : parse_u64(value.substr(colon + 1));
